@@ -1,0 +1,1 @@
+"""Dataset builders and loaders: local files -> arrays with NaN for missing values."""

@@ -1,0 +1,251 @@
+"""Tabular data path: arrays with NaN for missing -> checked, split, scaled (x, m, y).
+
+Data flow: a loader (``data_prep/``) returns a :class:`RawTabular` whose ``x`` holds NaN
+where a value is missing.  :func:`prepare_tabular` validates it, makes a stratified
+train/validation/test split by seed, scales it with statistics of the *observed*
+training entries only, and returns three :class:`Split` s whose ``x`` is filled with the
+placeholder and whose ``m`` is the observation mask (1 = observed, 0 = missing).
+
+Every check raises a ``ValueError`` that names the problem; nothing here silently
+repairs bad input.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from typing import NamedTuple, Sequence
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+
+class DataFileNotFoundError(FileNotFoundError, ValueError):
+  """A data file a loader needs is not on disk (also a ``ValueError``)."""
+
+
+class RawTabular(NamedTuple):
+  """A tabular dataset as loaded, before any split or scaling.
+
+  Attributes:
+    x: float array ``[N, d]``; NaN marks a missing entry.
+    y: integer labels ``[N]`` in ``[0, num_classes)``.
+    num_classes: number of classes.
+    feature_names: ``d`` names, used in error messages and reports.
+    name: dataset name for results files.
+  """
+  x: np.ndarray
+  y: np.ndarray
+  num_classes: int
+  feature_names: tuple[str, ...]
+  name: str
+
+
+class Split(NamedTuple):
+  """One split, ready for a model: placeholder-filled inputs, mask, labels."""
+  x: np.ndarray  # float32 [n, d], missing entries hold the placeholder
+  m: np.ndarray  # float32 [n, d], 1 = observed, 0 = missing
+  y: np.ndarray  # int32 [n]
+
+
+class Prepared(NamedTuple):
+  """The three splits plus what was learned from the training split."""
+  train: Split
+  val: Split
+  test: Split
+  num_classes: int
+  feature_names: tuple[str, ...]
+  train_mean: np.ndarray  # [d] mean of observed training entries, after scaling
+  summary: dict  # counts for the log: rows, all-missing rows, dropped columns, rates
+
+
+def require_file(path: str | os.PathLike, what: str = "data file") -> str:
+  """Returns ``path`` as a string, or raises naming the missing file."""
+  path = os.fspath(path)
+  if not os.path.isfile(path):
+    raise DataFileNotFoundError(f"{what} not found: {path!r}")
+  return path
+
+
+def validate_tabular(x: np.ndarray, y: np.ndarray, num_classes: int,
+                     feature_names: Sequence[str] | None = None) -> None:
+  """Raises ``ValueError`` naming the first problem with ``(x, y)``.
+
+  Checks: ``x`` is a float array of rank 2 with at least one row and column, has no
+  +/-inf; ``y`` is an integer array of rank 1 with one label per row and every label
+  in ``[0, num_classes)``.
+  """
+  x = np.asarray(x)
+  y = np.asarray(y)
+  if x.ndim != 2:
+    raise ValueError(f"x must have rank 2 [N, d], got shape {x.shape}")
+  if not np.issubdtype(x.dtype, np.floating):
+    raise ValueError(
+        f"x must be a float array (NaN marks missing), got dtype {x.dtype}")
+  if x.shape[0] == 0 or x.shape[1] == 0:
+    raise ValueError(f"x is empty: shape {x.shape}")
+  if y.ndim != 1:
+    raise ValueError(f"y must have rank 1 [N], got shape {y.shape}")
+  if y.shape[0] != x.shape[0]:
+    raise ValueError(
+        f"x has {x.shape[0]} rows but y has {y.shape[0]} labels")
+  if not np.issubdtype(y.dtype, np.integer):
+    raise ValueError(f"y must hold integer class labels, got dtype {y.dtype}")
+  if num_classes < 2:
+    raise ValueError(f"num_classes must be >= 2, got {num_classes}")
+  bad = (y < 0) | (y >= num_classes)
+  if bad.any():
+    raise ValueError(
+        f"labels must lie in [0, {num_classes}); found {np.unique(y[bad])[:10]} "
+        f"in {int(bad.sum())} rows")
+  inf = np.isinf(x)
+  if inf.any():
+    rows, cols = np.nonzero(inf)
+    name = feature_names[cols[0]] if feature_names is not None else cols[0]
+    raise ValueError(
+        f"x holds {int(inf.sum())} +/-inf values (first at row {rows[0]}, column "
+        f"{name!r}); mark missing entries with NaN instead")
+  if feature_names is not None and len(feature_names) != x.shape[1]:
+    raise ValueError(
+        f"{len(feature_names)} feature names for {x.shape[1]} columns")
+
+
+def stratified_split(y: np.ndarray, val_fraction: float, test_fraction: float,
+                     seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """Indices of a stratified train/validation/test split, fixed by ``seed``."""
+  if not (0 < val_fraction < 1 and 0 <= test_fraction < 1
+          and val_fraction + test_fraction < 1):
+    raise ValueError(
+        f"bad split fractions: val={val_fraction}, test={test_fraction}")
+  idx = np.arange(len(y))
+  rng = np.random.RandomState(seed)
+  if test_fraction > 0:
+    rest, test = train_test_split(idx, test_size=test_fraction, stratify=y,
+                                  random_state=rng)
+  else:
+    rest, test = idx, idx[:0]
+  val_of_rest = val_fraction / (1.0 - test_fraction)
+  train, val = train_test_split(rest, test_size=val_of_rest, stratify=y[rest],
+                                random_state=rng)
+  return np.sort(train), np.sort(val), np.sort(test)
+
+
+def _check_split(name: str, y: np.ndarray, num_classes: int,
+                 need_all_classes: bool) -> None:
+  if len(y) == 0:
+    raise ValueError(f"the {name} split is empty")
+  present = np.unique(y)
+  if need_all_classes and len(present) < 2:
+    raise ValueError(
+        f"the {name} split holds a single class ({present[0]}); "
+        f"a classifier needs at least two")
+
+
+def prepare_tabular(raw: RawTabular, *, val_fraction: float = 0.1,
+                    test_fraction: float = 0.1, split_seed: int = 0,
+                    scaling: str = "standardize", placeholder: float = 0.0,
+                    drop_all_missing_columns: bool = False,
+                    test: RawTabular | None = None) -> Prepared:
+  """Validates, splits and scales a dataset with missing values.
+
+  Args:
+    raw: the dataset; NaN marks missing entries.
+    val_fraction: share of rows for the validation split (model selection).
+    test_fraction: share of rows for the test split; ignored when ``test`` is given.
+    split_seed: seed of the stratified split.
+    scaling: ``"standardize"`` (observed training mean/std per column),
+      ``"max"`` (divide by the largest observed absolute training value per column,
+      keeping 0 at 0, as for pixel images) or ``"none"``.
+    placeholder: value written into missing entries after scaling.
+    drop_all_missing_columns: a column that is entirely missing in the training split
+      is an error unless this is set; then it is dropped with a warning.
+    test: an optional separate test set (e.g. a dataset's official test file); then
+      validation is carved from ``raw`` alone.
+
+  Returns:
+    A :class:`Prepared` holding float32 ``x`` / ``m`` and int32 ``y`` per split.
+  """
+  validate_tabular(raw.x, raw.y, raw.num_classes, raw.feature_names)
+  if test is not None:
+    validate_tabular(test.x, test.y, raw.num_classes, test.feature_names)
+    if test.x.shape[1] != raw.x.shape[1]:
+      raise ValueError(
+          f"test set has {test.x.shape[1]} columns, training set {raw.x.shape[1]}")
+  x_all = np.asarray(raw.x, np.float64)
+  y_all = np.asarray(raw.y, np.int64)
+  _check_split("training", y_all, raw.num_classes, need_all_classes=True)
+
+  if test is None:
+    tr, va, te = stratified_split(y_all, val_fraction, test_fraction, split_seed)
+    parts = {"train": (x_all[tr], y_all[tr]), "val": (x_all[va], y_all[va]),
+             "test": (x_all[te], y_all[te])}
+  else:
+    tr, va, _ = stratified_split(y_all, val_fraction, 0.0, split_seed)
+    parts = {"train": (x_all[tr], y_all[tr]), "val": (x_all[va], y_all[va]),
+             "test": (np.asarray(test.x, np.float64), np.asarray(test.y, np.int64))}
+  for name, (_, y) in parts.items():
+    _check_split(name, y, raw.num_classes, need_all_classes=(name == "train"))
+
+  names = tuple(raw.feature_names)
+  x_train = parts["train"][0]
+  observed_train = ~np.isnan(x_train)
+  empty_cols = np.flatnonzero(~observed_train.any(axis=0))
+  dropped: list[str] = []
+  if len(empty_cols):
+    listed = ", ".join(repr(names[c]) for c in empty_cols[:10])
+    if not drop_all_missing_columns:
+      raise ValueError(
+          f"{len(empty_cols)} column(s) entirely missing in the training split: "
+          f"{listed}; set drop_all_missing_columns to drop them")
+    warnings.warn(f"dropping {len(empty_cols)} column(s) entirely missing in the "
+                  f"training split: {listed}")
+    keep = np.setdiff1d(np.arange(len(names)), empty_cols)
+    dropped = [names[c] for c in empty_cols]
+    names = tuple(names[c] for c in keep)
+    parts = {k: (v[0][:, keep], v[1]) for k, v in parts.items()}
+    x_train = parts["train"][0]
+
+  with warnings.catch_warnings():
+    warnings.simplefilter("ignore", RuntimeWarning)  # nan-reductions, checked above
+    if scaling == "standardize":
+      shift = np.nanmean(x_train, axis=0)
+      scale = np.nanstd(x_train, axis=0)
+    elif scaling == "max":
+      shift = np.zeros(x_train.shape[1])
+      scale = np.nanmax(np.abs(x_train), axis=0)
+    elif scaling == "none":
+      shift = np.zeros(x_train.shape[1])
+      scale = np.ones(x_train.shape[1])
+    else:
+      raise ValueError(
+          f"scaling must be 'standardize', 'max' or 'none', got {scaling!r}")
+  # A constant observed column carries no information but must not divide by zero.
+  scale = np.where(scale > 0, scale, 1.0)
+
+  def finish(x, y) -> Split:
+    m = ~np.isnan(x)
+    z = (x - shift) / scale
+    z = np.where(m, z, placeholder)
+    return Split(x=z.astype(np.float32), m=m.astype(np.float32),
+                 y=y.astype(np.int32))
+
+  splits = {k: finish(*v) for k, v in parts.items()}
+  tm = splits["train"]
+  train_mean = (tm.x * tm.m).sum(0) / np.maximum(tm.m.sum(0), 1.0)
+  summary = {
+      "rows": {k: int(len(s.y)) for k, s in splits.items()},
+      "features": len(names),
+      "missing_rate": {k: float(1.0 - s.m.mean()) for k, s in splits.items()},
+      "all_missing_rows": {k: int((s.m.sum(1) == 0).sum())
+                           for k, s in splits.items()},
+      "dropped_columns": dropped,
+  }
+  return Prepared(train=splits["train"], val=splits["val"], test=splits["test"],
+                  num_classes=raw.num_classes, feature_names=names,
+                  train_mean=train_mean.astype(np.float32), summary=summary)
+
+
+def mean_imputed(split: Split, train_mean: np.ndarray) -> Split:
+  """The split with each missing entry replaced by the observed training mean."""
+  x = np.where(split.m > 0, split.x, train_mean[None, :]).astype(np.float32)
+  return split._replace(x=x)

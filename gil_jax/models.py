@@ -1,0 +1,83 @@
+"""Flax modules: the predictor (encoder + inference layers), the actor and the critic."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from gil_jax.importance import ImportanceDense
+
+
+class MLPPredictor(nn.Module):
+  """MLP predictor: ``zeta = relu(x @ W_enc + b)``, then dense inference layers.
+
+  Only the encoder (first layer, named ``encoder``) sees the importance; the inference
+  layers train by plain gradients (paper sec. 2.2, Alg. 1 lines 7-8).
+
+  Attributes:
+    hidden: widths of the hidden layers; ``hidden[0]`` is the encoder width ``e``.
+    num_classes: number of output logits.
+  """
+  hidden: Sequence[int]
+  num_classes: int
+
+  @nn.compact
+  def __call__(self, x: jax.Array, importance: jax.Array | None = None
+               ) -> tuple[jax.Array, jax.Array]:
+    """Returns ``(logits [B, C], zeta [B, e])``; ``importance=None`` is plain training."""
+    zeta = nn.relu(ImportanceDense(self.hidden[0], name="encoder")(x, importance))
+    h = zeta
+    for i, width in enumerate(self.hidden[1:]):
+      h = nn.relu(nn.Dense(width, name=f"inference_{i}")(h))
+    logits = nn.Dense(self.num_classes, name="logits")(h)
+    return logits, zeta
+
+
+def _small_uniform(scale: float):
+  # DDPG (Lillicrap et al. 2015, sec. 7): final layers start near zero so that the
+  # first actions are ~0.5 and the first Q-values ~0.
+  return nn.initializers.uniform(scale=2 * scale)
+
+
+class Actor(nn.Module):
+  """Deterministic policy ``pi_theta(s) in [0,1]^d`` (400-300 as in the authors' code)."""
+  action_dim: int
+  hidden: Sequence[int] = (400, 300)
+
+  @nn.compact
+  def __call__(self, s: jax.Array) -> jax.Array:
+    h = s
+    for width in self.hidden:
+      h = nn.relu(nn.Dense(width)(h))
+    out = nn.Dense(self.action_dim, kernel_init=_small_uniform(3e-3))(h)
+    return nn.sigmoid(out)
+
+
+class Critic(nn.Module):
+  """``Q(s, a)``: a state branch (400), merged with the action in the next layer (300).
+
+  ``h1 = relu(s W1)``; ``h2 = relu(h1 W2 + a W_a)``; ``Q = h2 w3`` (the layout of the
+  DDPG paper and of the authors' code).
+  """
+  hidden: Sequence[int] = (400, 300)
+
+  @nn.compact
+  def __call__(self, s: jax.Array, a: jax.Array) -> jax.Array:
+    h = nn.relu(nn.Dense(self.hidden[0], name="state")(s))
+    h = nn.relu(nn.Dense(self.hidden[1], name="merge")(h)
+                + nn.Dense(self.hidden[1], use_bias=False, name="action")(a))
+    for i, width in enumerate(self.hidden[2:]):
+      h = nn.relu(nn.Dense(width, name=f"hidden_{i}")(h))
+    q = nn.Dense(1, kernel_init=_small_uniform(3e-3), name="q")(h)
+    return q[..., 0]
+
+
+def policy_state(x: jax.Array, m: jax.Array, zeta: jax.Array,
+                 probs: jax.Array) -> jax.Array:
+  """The RL state ``s = (x, m, zeta, y_hat)`` per sample, flattened (sec. 2.3)."""
+  s = jnp.concatenate([x, m, zeta, probs], axis=-1)
+  # The state is an observation: the policy must not push gradients into the predictor.
+  return jax.lax.stop_gradient(s)

@@ -1,0 +1,79 @@
+"""The behaviour policy of App. D, eq. (42), and its exploration schedule.
+
+Per sample, the importance the predictor is trained with is
+
+    a = pi_theta(s)    with probability p1 = 1 - p2 - p3,
+        m              with probability p2   (the missing-indicator heuristic),
+        random action  with probability p3,
+
+where each entry of the random action is drawn from a 50/50 mixture of normals
+centred at 0 and at 1 (sigma 0.2) truncated to [0, 1], as in the authors' code (which,
+by an integer-division slip, only ever drew the component centred at 1 for tabular
+data; we draw both).  p2 and p3 decay geometrically each step down to their floors.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+ACTOR, HEURISTIC, RANDOM = 0, 1, 2
+
+
+class Exploration(NamedTuple):
+  """Exploration schedule: ``p = max(floor, p0 * decay**step)`` for p2 and p3."""
+  p2: float = 0.5
+  p3: float = 0.4
+  decay: float = 0.999
+  p2_floor: float = 0.3
+  p3_floor: float = 0.2
+  sigma: float = 0.2
+
+
+def probabilities(schedule: Exploration, step: jax.Array
+                  ) -> tuple[jax.Array, jax.Array]:
+  """``(p2, p3)`` at ``step``."""
+  f = jnp.power(jnp.float32(schedule.decay), step.astype(jnp.float32))
+  p2 = jnp.maximum(schedule.p2_floor, schedule.p2 * f)
+  p3 = jnp.maximum(schedule.p3_floor, schedule.p3 * f)
+  return p2, p3
+
+
+def random_importance(key: jax.Array, shape, sigma: float = 0.2) -> jax.Array:
+  """Entries from a 50/50 mixture of N(0, s^2) and N(1, s^2), each truncated to [0,1]."""
+  k_side, k_val = jax.random.split(key)
+  centre = jax.random.bernoulli(k_side, 0.5, shape).astype(jnp.float32)
+  lower = (0.0 - centre) / sigma
+  upper = (1.0 - centre) / sigma
+  z = jax.random.truncated_normal(k_val, lower, upper, shape, jnp.float32)
+  return jnp.clip(centre + sigma * z, 0.0, 1.0)
+
+
+def behaviour_action(key: jax.Array, actor_action: jax.Array, mask: jax.Array,
+                     p2: jax.Array, p3: jax.Array, sigma: float = 0.2
+                     ) -> tuple[jax.Array, jax.Array]:
+  """Eq. (42), drawn independently per sample (leading axis of ``actor_action``).
+
+  Args:
+    key: PRNG key.
+    actor_action: ``pi_theta(s)``, shape ``[B, d]`` (or ``[B, T, d]``).
+    mask: the missing indicator ``m``, same shape.
+    p2: probability of the heuristic ``a = m``.
+    p3: probability of a random action.
+    sigma: scale of the truncated normals of the random action.
+
+  Returns:
+    ``(action, mode)`` with ``mode[b]`` in {ACTOR, HEURISTIC, RANDOM}.
+  """
+  k_mode, k_rand = jax.random.split(key)
+  u = jax.random.uniform(k_mode, actor_action.shape[:1])
+  mode = jnp.where(u < p3, RANDOM, jnp.where(u < p3 + p2, HEURISTIC, ACTOR))
+  rand = random_importance(k_rand, actor_action.shape, sigma)
+  expand = (slice(None),) + (None,) * (actor_action.ndim - 1)
+  m = mode[expand]
+  action = jnp.where(m == RANDOM, rand,
+                     jnp.where(m == HEURISTIC, mask.astype(actor_action.dtype),
+                               actor_action))
+  return action, mode

@@ -1,0 +1,1 @@
+"""absl-flag entry points (train, bench) and experiment configs."""

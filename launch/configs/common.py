@@ -1,0 +1,41 @@
+"""Defaults shared by every experiment config (paper App. D and the authors' code)."""
+
+import ml_collections
+
+
+def base_config() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.dataset = ""                      # key of launch.train.DATASETS
+  c.data = ml_collections.ConfigDict()  # keyword arguments of the dataset's loader
+  c.split = ml_collections.ConfigDict(
+      {"val_fraction": 0.1, "test_fraction": 0.1, "split_seed": 0})
+  c.scaling = "standardize"           # see gil_jax.data.prepare_tabular
+  c.placeholder = 0.0                 # value of missing entries after scaling
+  c.drop_all_missing_columns = False
+  c.methods = ("gil", "gil_h", "zero", "mean")
+  c.seeds = (0, 1, 2)
+  c.steps_per_call = 500              # steps per host call (progress granularity)
+  c.train = ml_collections.ConfigDict({
+      "hidden": (500, 500),
+      "batch_size": 128,
+      "num_steps": 2000,
+      "eval_every": 100,
+      "optimizer": "adam",
+      "learning_rate": 1e-3,
+      "lr_decay_steps": 1000,
+      "lr_decay_rate": 1.0,
+      "selection_metric": "accuracy",
+      "actor_lr": 1e-4,
+      "critic_lr": 1e-3,
+      "gamma": 0.99,
+      "tau": 1e-3,
+      "replay_capacity": 10_000,
+      "rl_batch_size": 128,
+      "actor_hidden": (400, 300),
+      "critic_hidden": (400, 300),
+  })
+  # App. D eq. (42), tabular defaults of the authors' code.
+  c.exploration = ml_collections.ConfigDict({
+      "p2": 0.5, "p3": 0.4, "decay": 0.999, "p2_floor": 0.3, "p3_floor": 0.2,
+      "sigma": 0.2})
+  return c

@@ -1,0 +1,147 @@
+"""Runs an experiment config: data -> methods x seeds -> results.json and a table.
+
+``results.json`` schema (stable; reports and other tools read it)::
+
+  {
+    "config": {...},                 # the ConfigDict as a dict
+    "dataset": str,
+    "data_summary": {...},           # rows per split, missing rates, dropped columns
+    "methods": {
+      METHOD: {                      # gil, gil_h, zero, mean, ...
+        "test": {METRIC: {"mean": float, "std": float, "per_seed": [float]}},
+        "val":  {... same ...},
+        "best_step": [int],          # step of the best-on-validation parameters
+        "wall_seconds": float        # all seeds of this method, compile included
+      }
+    }
+  }
+
+METRIC is ``accuracy``, ``auroc`` and, for binary tasks, ``auprc``, as fractions in
+[0, 1].  ``std`` is the sample standard deviation over seeds (ddof=1; 0 for one seed).
+Test metrics are always those of the best-on-validation parameters.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Callable
+
+import ml_collections
+import numpy as np
+from absl import logging
+
+from data_prep import tabular
+from gil_jax import data as data_lib
+from gil_jax import policy as policy_lib
+from gil_jax import train as train_lib
+
+DATASETS: dict[str, Callable[..., data_lib.RawTabular]] = {
+    "digits": tabular.load_digits,
+}
+
+
+def load_data(config: ml_collections.ConfigDict) -> data_lib.Prepared:
+  if config.dataset not in DATASETS:
+    raise ValueError(f"unknown dataset {config.dataset!r}; known: {sorted(DATASETS)}")
+  raw = DATASETS[config.dataset](**config.data.to_dict())
+  return data_lib.prepare_tabular(
+      raw, val_fraction=config.split.val_fraction,
+      test_fraction=config.split.test_fraction, split_seed=config.split.split_seed,
+      scaling=config.scaling, placeholder=config.placeholder,
+      drop_all_missing_columns=config.drop_all_missing_columns)
+
+
+def train_config(config: ml_collections.ConfigDict,
+                 method: str) -> train_lib.TrainConfig:
+  kwargs = config.train.to_dict()
+  for key in ("hidden", "actor_hidden", "critic_hidden"):
+    kwargs[key] = tuple(kwargs[key])
+  return train_lib.TrainConfig(
+      method=method, exploration=policy_lib.Exploration(**config.exploration.to_dict()),
+      **kwargs)
+
+
+def summarise(per_seed: list[dict[str, float]]) -> dict:
+  out = {}
+  for metric in per_seed[0]:
+    values = np.array([r[metric] for r in per_seed], np.float64)
+    out[metric] = {"mean": float(np.mean(values)),
+                   "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
+                   "per_seed": [float(v) for v in values]}
+  return out
+
+
+def format_table(results: dict, split: str = "test") -> str:
+  """Method x metric table, ``mean +/- std`` in percent."""
+  methods = results["methods"]
+  metrics = list(next(iter(methods.values()))[split])
+  header = f"| method | " + " | ".join(metrics) + " | seconds |"
+  rule = "| --- " * (len(metrics) + 2) + "|"
+  rows = [header, rule]
+  for name, res in methods.items():
+    cells = [f"{100 * res[split][m]['mean']:.2f} +/- {100 * res[split][m]['std']:.2f}"
+             for m in metrics]
+    rows.append(f"| {name} | " + " | ".join(cells)
+                + f" | {res['wall_seconds']:.0f} |")
+  return "\n".join(rows)
+
+
+def _progress_logger(method: str, seed: int) -> Callable[[dict], None]:
+  def log(p):
+    done = p["step"] / p["num_steps"]
+    rate = p["step"] / max(p["seconds"], 1e-9)
+    eta = (p["num_steps"] - p["step"]) / max(rate, 1e-9)
+    logging.info("[%s seed %d] step %d/%d (%.0f%%)  loss %.4f  val %.4f  best %.4f  "
+                 "%.0f steps/s  ETA %.0fs", method, seed, p["step"], p["num_steps"],
+                 100 * done, p["loss"], p["val_score"], p["best_score"], rate, eta)
+  return log
+
+
+def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
+  """Trains every method of ``config`` over its seeds; writes ``workdir/results.json``."""
+  os.makedirs(workdir, exist_ok=True)
+  prepared = load_data(config)
+  s = prepared.summary
+  logging.info("data %s: rows %s, features %d, missing rate %s, all-missing rows %s, "
+               "dropped columns %s", config.dataset, s["rows"], s["features"],
+               {k: round(v, 4) for k, v in s["missing_rate"].items()},
+               s["all_missing_rows"], s["dropped_columns"])
+  results = {"config": config.to_dict(), "dataset": config.dataset,
+             "data_summary": s, "methods": {}}
+  for method in config.methods:
+    tcfg = train_config(config, method)
+    start = time.perf_counter()
+    fits = []
+    for seed in config.seeds:
+      fits.append(train_lib.fit(tcfg, prepared, seed,
+                                progress=_progress_logger(method, seed),
+                                steps_per_call=config.steps_per_call))
+      logging.info("[%s seed %d] best step %d  val %s  test %s", method, seed,
+                   fits[-1].best_step, fits[-1].val, fits[-1].test)
+    results["methods"][method] = {
+        "test": summarise([f.test for f in fits]),
+        "val": summarise([f.val for f in fits]),
+        "best_step": [f.best_step for f in fits],
+        "wall_seconds": time.perf_counter() - start,
+    }
+    _write_json(results, os.path.join(workdir, "results.json"))
+  return results
+
+
+def _write_json(obj, path):
+  tmp = path + ".tmp"
+  with open(tmp, "w") as f:
+    json.dump(obj, f, indent=2, default=_json_default)
+  os.replace(tmp, path)
+
+
+def _json_default(o):
+  if isinstance(o, (np.integer,)):
+    return int(o)
+  if isinstance(o, (np.floating,)):
+    return float(o)
+  if isinstance(o, (tuple, np.ndarray)):
+    return list(o)
+  raise TypeError(f"not JSON serialisable: {type(o)}")

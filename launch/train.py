@@ -1,0 +1,37 @@
+r"""Trains the methods of an experiment config over its seeds and tabulates them.
+
+  python -m launch.train --config=launch/configs/digits_mcar.py --workdir=/tmp/gil
+
+Writes ``WORKDIR/results.json`` (schema in ``launch/experiment.py``) and prints a
+method x metric table (test metrics of the best-on-validation parameters, mean +/- std
+over seeds).  Override config fields on the command line, e.g.
+``--config.seeds='(0,)' --config.train.num_steps=200``.
+"""
+
+from absl import app
+from absl import flags
+from absl import logging
+from ml_collections import config_flags
+
+from launch import experiment
+
+FLAGS = flags.FLAGS
+config_flags.DEFINE_config_file("config", None, "Experiment config file.",
+                                lock_config=True)
+flags.DEFINE_string("workdir", None, "Directory for results.json.")
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Too many command-line arguments: {argv[1:]}")
+  logging.set_verbosity(logging.INFO)
+  results = experiment.run(FLAGS.config, FLAGS.workdir)
+  print(f"\n{results['dataset']}: test metrics (%) of the best-on-validation "
+        f"parameters, mean +/- std over seeds {tuple(FLAGS.config.seeds)}\n")
+  print(experiment.format_table(results))
+  print(f"\nwrote {FLAGS.workdir}/results.json")
+
+
+if __name__ == "__main__":
+  app.run(main)
