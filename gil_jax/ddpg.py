@@ -91,14 +91,16 @@ def make_ddpg(actor: nn.Module, critic: nn.Module,
     return actor.apply(actor_params, s)
 
   def update(state: DDPGState, batch: Transition) -> tuple[DDPGState, dict]:
+    # Critic and actor gradients are both taken at the current parameters (as in
+    # OpenAI Baselines' DDPG), so the critic's state branch on `batch.s` is computed
+    # once for both losses.
     c_loss, c_grads = jax.value_and_grad(critic_loss)(
         state.critic, state.target_actor, state.target_critic, batch,
         actor=actor, critic=critic, gamma=gamma)
+    a_loss, a_grads = jax.value_and_grad(actor_loss)(
+        state.actor, state.critic, batch.s, actor=actor, critic=critic)
     c_updates, critic_opt = critic_tx.update(c_grads, state.critic_opt, state.critic)
     critic_params = optax.apply_updates(state.critic, c_updates)
-    # The actor follows the freshly updated critic, as in the original algorithm.
-    a_loss, a_grads = jax.value_and_grad(actor_loss)(
-        state.actor, critic_params, batch.s, actor=actor, critic=critic)
     a_updates, actor_opt = actor_tx.update(a_grads, state.actor_opt, state.actor)
     actor_params = optax.apply_updates(state.actor, a_updates)
     new = DDPGState(

@@ -25,10 +25,23 @@ class MLPPredictor(nn.Module):
   num_classes: int
 
   @nn.compact
-  def __call__(self, x: jax.Array, importance: jax.Array | None = None
+  def __call__(self, x: jax.Array, importance: jax.Array | None = None,
+               encoder_probe: jax.Array | None = None
                ) -> tuple[jax.Array, jax.Array]:
-    """Returns ``(logits [B, C], zeta [B, e])``; ``importance=None`` is plain training."""
-    zeta = nn.relu(ImportanceDense(self.hidden[0], name="encoder")(x, importance))
+    """Returns ``(logits [B, C], zeta [B, e])``.
+
+    Args:
+      x: inputs ``[B, d]``, missing entries holding the placeholder.
+      importance: ``[B, d]`` importance for the encoder gradient (eq. 4); ``None``
+        trains with the plain gradient.
+      encoder_probe: optional ``[B, e]`` added to the encoder pre-activation; the
+        gradient w.r.t. a zero probe is the per-sample cotangent ``delta`` that
+        :func:`gil_jax.importance.importance_weighted_encoder` consumes.
+    """
+    u = ImportanceDense(self.hidden[0], name="encoder")(x, importance)
+    if encoder_probe is not None:
+      u = u + encoder_probe
+    zeta = nn.relu(u)
     h = zeta
     for i, width in enumerate(self.hidden[1:]):
       h = nn.relu(nn.Dense(width, name=f"inference_{i}")(h))

@@ -26,6 +26,9 @@ One GIL step (Alg. 1, lines 6-14) for the current batch with state ``s``:
   4. the next batch and its state ``s'`` under the updated predictor;
   5. the per-sample transitions ``(s, a, r, s')`` enter the replay buffer and one DDPG
      update of actor and critic follows, with Polyak-averaged targets.
+Steps 4-5 of iteration t are carried out at the start of iteration t+1, whose forward
+pass computes ``s'`` anyway (same parameters, same batch); the order of updates is
+exactly Alg. 1's.
 """
 
 from __future__ import annotations
@@ -44,9 +47,11 @@ from gil_jax import metrics as metrics_lib
 from gil_jax import policy as policy_lib
 from gil_jax import replay as replay_lib
 from gil_jax.data import Prepared, Split, mean_imputed
+from gil_jax.importance import importance_weighted_encoder
 from gil_jax.models import Actor, Critic, MLPPredictor, policy_state
 
 METHODS = ("gil", "gil_h", "zero", "mean")
+ENCODER_KERNEL = ("params", "encoder", "kernel")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,6 +101,10 @@ class TrainConfig:
     e = self.exploration
     if not (0 <= e.p2 and 0 <= e.p3 and e.p2 + e.p3 <= 1):
       raise ValueError(f"exploration needs p2, p3 >= 0 and p2 + p3 <= 1, got {e}")
+    if not (0 <= e.p2_floor <= e.p2 and 0 <= e.p3_floor <= e.p3):
+      raise ValueError(f"exploration floors must lie in [0, p2] and [0, p3], got {e}")
+    if not 0 < e.decay <= 1:
+      raise ValueError(f"exploration decay must lie in (0, 1], got {e.decay}")
 
   @property
   def num_evals(self) -> int:
@@ -103,10 +112,17 @@ class TrainConfig:
 
 
 class PolicyState(NamedTuple):
-  """GIL's RL part of the training state."""
+  """GIL's RL part of the training state.
+
+  ``pending`` is the previous step's transition still waiting for its next state
+  ``s'``: that is the state of the next batch under the updated predictor, which the
+  next step computes anyway in its training forward pass, so the transition is
+  completed and stored there (Alg. 1, lines 11-14) instead of paying a forward pass
+  twice.
+  """
   ddpg: ddpg_lib.DDPGState
   replay: replay_lib.ReplayBuffer
-  obs: jax.Array  # [B, state_dim]: s for the current batch under the current params
+  pending: ddpg_lib.Transition   # (s, a, r) of the last step; its s_next is unused
 
 
 class TrainState(NamedTuple):
@@ -155,8 +171,13 @@ def make_trainer(config: TrainConfig, num_features: int,
                  num_classes: int) -> Trainer:
   """Builds the pure functions of one training run; see the module docstring."""
   model = MLPPredictor(hidden=tuple(config.hidden), num_classes=num_classes)
-  tx = make_optimizer(config)
   is_gil = config.method == "gil"
+  tx = make_optimizer(config)
+  if is_gil:
+    # GIL picks the importance after the forward pass (it depends on zeta and y_hat),
+    # so its step takes the plain backward pass and rewrites the kernel gradient
+    # with the optax form of eq. (4); XLA drops the unused plain kernel gradient.
+    tx = optax.chain(importance_weighted_encoder(ENCODER_KERNEL), tx)
   if is_gil:
     ddpg = ddpg_lib.make_ddpg(
         Actor(action_dim=num_features, hidden=tuple(config.actor_hidden)),
@@ -174,10 +195,6 @@ def make_trainer(config: TrainConfig, num_features: int,
     updates, opt_state = tx.update(grads, opt_state, params)
     return optax.apply_updates(params, updates), opt_state, loss
 
-  def observe(params, batch: Split):
-    logits, zeta = model.apply(params, batch.x)
-    return policy_state(batch.x, batch.m, zeta, jax.nn.softmax(logits)), logits
-
   def sample_idx(key, n):
     return jax.random.randint(key, (batch_size,), 0, n)
 
@@ -191,13 +208,16 @@ def make_trainer(config: TrainConfig, num_features: int,
     policy = None
     if is_gil:
       batch = _take(train, batch_idx)
-      obs, _ = observe(params, batch)
+      logits, zeta = model.apply(params, batch.x)
+      obs = policy_state(batch.x, batch.m, zeta, jax.nn.softmax(logits))
       ddpg_state = ddpg.init(k_rl, obs[:1], batch.m[:1])
-      example = ddpg_lib.Transition(s=obs[0], a=batch.m[0],
-                                    r=jnp.zeros((), jnp.float32), s_next=obs[0])
+      pending = ddpg_lib.Transition(s=obs, a=batch.m,
+                                    r=jnp.zeros(obs.shape[:1], jnp.float32),
+                                    s_next=obs[:, :0])
+      example = jax.tree.map(lambda v: v[0], pending._replace(s_next=obs))
       policy = PolicyState(ddpg=ddpg_state,
                            replay=replay_lib.init(example, config.replay_capacity),
-                           obs=obs)
+                           pending=pending)
     return TrainState(step=jnp.zeros((), jnp.int32), rng=rng, params=params,
                       opt_state=tx.init(params), batch_idx=batch_idx, policy=policy,
                       best_params=params, best_score=jnp.array(-jnp.inf, jnp.float32),
@@ -218,24 +238,46 @@ def make_trainer(config: TrainConfig, num_features: int,
     rng, k_beh, k_next, k_replay = jax.random.split(state.rng, 4)
     pol = state.policy
     batch = _take(train, state.batch_idx)
-    s = pol.obs
+
+    # Forward pass of the predictor on the current batch; its features and
+    # prediction form the RL state s = (x, m, zeta, y_hat) (sec. 2.3).
+    def loss_with_probe(params, probe):
+      logits, zeta = model.apply(params, batch.x, encoder_probe=probe)
+      return jnp.mean(metrics_lib.cross_entropy(logits, batch.y)), (logits, zeta)
+
+    probe = jnp.zeros((batch_size, config.hidden[0]), jnp.float32)
+    loss, vjp_fn, (logits, zeta) = jax.vjp(loss_with_probe, state.params, probe,
+                                          has_aux=True)
+    s = policy_state(batch.x, batch.m, zeta, jax.nn.softmax(logits))
+
+    # The previous step's transition is complete now that s' = s is known; store it
+    # and update actor and critic (Alg. 1, line 14 of the previous iteration).
+    replay = replay_lib.add(pol.replay, pol.pending._replace(s_next=s),
+                            valid=jnp.broadcast_to(state.step > 0, (batch_size,)))
+    ddpg_state, rl_metrics = jax.lax.cond(
+        replay.size > 0,
+        lambda: ddpg.update(pol.ddpg, replay_lib.sample(replay, k_replay,
+                                                        config.rl_batch_size)),
+        lambda: (pol.ddpg, {"critic_loss": jnp.float32(0), "actor_loss":
+                            jnp.float32(0)}))
+
     p2, p3 = policy_lib.probabilities(config.exploration, state.step)
     action, mode = policy_lib.behaviour_action(
-        k_beh, ddpg.act(pol.ddpg.actor, s), batch.m, p2, p3,
+        k_beh, ddpg.act(ddpg_state.actor, s), batch.m, p2, p3,
         config.exploration.sigma)                                   # eq. (42)
-    params, opt_state, loss = predictor_update(state.params, state.opt_state, batch,
-                                               action)              # eq. (4)
+    grads, delta = vjp_fn(jnp.ones((), loss.dtype))
+    updates, opt_state = tx.update(grads, state.opt_state, state.params,
+                                   encoder_inputs=batch.x, encoder_cotangents=delta,
+                                   importance=action)               # eq. (4)
+    params = optax.apply_updates(state.params, updates)
     logits_after, _ = model.apply(params, batch.x)
     reward = -metrics_lib.cross_entropy(logits_after, batch.y)     # after the update
-    next_idx = sample_idx(k_next, train.x.shape[0])
-    s_next, _ = observe(params, _take(train, next_idx))
-    replay = replay_lib.add(pol.replay, ddpg_lib.Transition(s, action, reward, s_next))
-    ddpg_state, rl_metrics = ddpg.update(
-        pol.ddpg, replay_lib.sample(replay, k_replay, config.rl_batch_size))
     state = state._replace(
         step=state.step + 1, rng=rng, params=params, opt_state=opt_state,
-        batch_idx=next_idx,
-        policy=PolicyState(ddpg=ddpg_state, replay=replay, obs=s_next))
+        batch_idx=sample_idx(k_next, train.x.shape[0]),
+        policy=PolicyState(ddpg=ddpg_state, replay=replay,
+                           pending=ddpg_lib.Transition(s, action, reward,
+                                                       pol.pending.s_next)))
     return state, {"loss": loss, "reward": reward.mean(),
                    "importance": action.mean(),
                    "actor_share": (mode == policy_lib.ACTOR).mean(),

@@ -1,0 +1,6 @@
+"""Test set-up: the repository root on sys.path, float32 everywhere."""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

@@ -1,0 +1,60 @@
+"""Launchers: train writes results.json in the documented schema; bench writes bench.json."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _run(args, tmp_path):
+  env = dict(os.environ, JAX_PLATFORMS="cpu")
+  return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, env=env,
+                        capture_output=True, text=True, timeout=600)
+
+
+def test_train_launcher_writes_results_json_and_prints_table(tmp_path):
+  workdir = str(tmp_path / "run")
+  proc = _run(["launch.train", "--config=launch/configs/digits_mcar.py",
+               f"--workdir={workdir}", "--config.seeds=(0,1)",
+               "--config.methods=('gil','mean')", "--config.train.num_steps=60",
+               "--config.train.eval_every=20", "--config.train.hidden=(32,)",
+               "--config.train.replay_capacity=256"], tmp_path)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert "| gil |" in proc.stdout and "| mean |" in proc.stdout
+  with open(os.path.join(workdir, "results.json")) as f:
+    results = json.load(f)
+  assert results["dataset"] == "digits"
+  assert results["config"]["train"]["num_steps"] == 60
+  assert set(results["methods"]) == {"gil", "mean"}
+  for res in results["methods"].values():
+    assert set(res["test"]) == {"accuracy", "auroc"}          # 10 classes: no AUPRC
+    for split in ("test", "val"):
+      for metric in res[split].values():
+        assert len(metric["per_seed"]) == 2
+        assert 0.0 <= metric["mean"] <= 1.0 and metric["std"] >= 0.0
+    assert len(res["best_step"]) == 2 and res["wall_seconds"] > 0
+  # Progress lines reach the log on long runs.
+  assert "steps/s" in proc.stderr and "ETA" in proc.stderr
+
+
+def test_train_launcher_rejects_unknown_method(tmp_path):
+  proc = _run(["launch.train", "--config=launch/configs/digits_mcar.py",
+               f"--workdir={tmp_path}", "--config.methods=('knn',)"], tmp_path)
+  assert proc.returncode != 0 and "unknown method 'knn'" in proc.stderr
+
+
+def test_bench_writes_all_figures(tmp_path):
+  proc = _run(["launch.bench", f"--workdir={tmp_path}", "--features=16",
+               "--rows=300", "--steps=4", "--repeats=1", "--replay_capacity=256"],
+              tmp_path)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  with open(tmp_path / "bench.json") as f:
+    bench = json.load(f)
+  for key in ("plain_ms", "importance_ms", "gil_full_ms", "importance_over_plain",
+              "gil_full_over_plain", "peak_rss_mb", "device"):
+    assert key in bench
+  assert bench["gil_full_ms"] > 0 and bench["peak_rss_mb"] > 0
