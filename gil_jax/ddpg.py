@@ -37,10 +37,14 @@ class DDPGState(NamedTuple):
 
 
 class DDPG(NamedTuple):
-  """The DDPG functions bound to given networks and optimizers."""
+  """The DDPG functions bound to given networks and optimizer family.
+
+  ``update(state, batch, actor_lr, critic_lr)`` takes the learning rates as (possibly
+  traced) scalars, so that runs with different rates can share one vmapped program.
+  """
   init: Callable[[jax.Array, jax.Array, jax.Array], DDPGState]
   act: Callable[[Any, jax.Array], jax.Array]
-  update: Callable[[DDPGState, Transition], tuple[DDPGState, dict]]
+  update: Callable[..., tuple[DDPGState, dict]]
 
 
 def critic_loss(critic_params, target_actor_params, target_critic_params,
@@ -60,19 +64,19 @@ def actor_loss(actor_params, critic_params, s: jax.Array, *, actor: nn.Module,
   return -jnp.mean(critic.apply(critic_params, s, actor.apply(actor_params, s)))
 
 
-def make_ddpg(actor: nn.Module, critic: nn.Module,
-              actor_tx: optax.GradientTransformation,
-              critic_tx: optax.GradientTransformation, *, gamma: float = 0.99,
-              tau: float = 1e-3) -> DDPG:
-  """Binds networks and optimizers into ``init``, ``act`` and ``update``.
+def make_ddpg(actor: nn.Module, critic: nn.Module, *, gamma: float = 0.99,
+              tau: float = 1e-3,
+              optimizer: Callable[[Any], optax.GradientTransformation] = optax.adam
+              ) -> DDPG:
+  """Binds networks and an optimizer family into ``init``, ``act`` and ``update``.
 
   Args:
     actor: module mapping states ``[..., S]`` to actions ``[..., A]``.
     critic: module mapping ``(s, a)`` to Q-values ``[...]``.
-    actor_tx: optimizer of the actor (Adam in the paper).
-    critic_tx: optimizer of the critic.
     gamma: discount factor (0.99 in the paper).
     tau: Polyak rate of the target networks (1e-3 in the authors' code).
+    optimizer: ``learning_rate -> GradientTransformation`` (Adam in the paper); its
+      state must not depend on the learning rate's value.
 
   Returns:
     A :class:`DDPG` of pure functions.
@@ -84,13 +88,15 @@ def make_ddpg(actor: nn.Module, critic: nn.Module,
     critic_params = critic.init(k_critic, example_state, example_action)
     return DDPGState(actor=actor_params, critic=critic_params,
                      target_actor=actor_params, target_critic=critic_params,
-                     actor_opt=actor_tx.init(actor_params),
-                     critic_opt=critic_tx.init(critic_params))
+                     actor_opt=optimizer(1.0).init(actor_params),
+                     critic_opt=optimizer(1.0).init(critic_params))
 
   def act(actor_params, s):
     return actor.apply(actor_params, s)
 
-  def update(state: DDPGState, batch: Transition) -> tuple[DDPGState, dict]:
+  def update(state: DDPGState, batch: Transition, actor_lr, critic_lr
+             ) -> tuple[DDPGState, dict]:
+    actor_tx, critic_tx = optimizer(actor_lr), optimizer(critic_lr)
     # Critic and actor gradients are both taken at the current parameters (as in
     # OpenAI Baselines' DDPG), so the critic's state branch on `batch.s` is computed
     # once for both losses.

@@ -34,8 +34,9 @@ exactly Alg. 1's.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -111,6 +112,13 @@ class TrainConfig:
     return self.num_steps // self.eval_every
 
 
+class Pending(NamedTuple):
+  """The last step's ``(s, a, r)``, waiting for its next state ``s'``."""
+  s: jax.Array   # [B, state_dim]
+  a: jax.Array   # [B, d]
+  r: jax.Array   # [B]
+
+
 class PolicyState(NamedTuple):
   """GIL's RL part of the training state.
 
@@ -122,12 +130,42 @@ class PolicyState(NamedTuple):
   """
   ddpg: ddpg_lib.DDPGState
   replay: replay_lib.ReplayBuffer
-  pending: ddpg_lib.Transition   # (s, a, r) of the last step; its s_next is unused
+  pending: Pending
+
+
+
+
+class HParams(NamedTuple):
+  """Scalar hyper-parameters held in the state, so that one compiled program can run
+  many of them side by side (``vmap``).  Defaults come from :class:`TrainConfig`."""
+  learning_rate: jax.Array
+  actor_lr: jax.Array
+  critic_lr: jax.Array
+  p2: jax.Array
+  p3: jax.Array
+
+
+def default_hparams(config: TrainConfig, **overrides) -> HParams:
+  """The config's hyper-parameters as float32 scalars, with optional overrides."""
+  values = dict(learning_rate=config.learning_rate, actor_lr=config.actor_lr,
+                critic_lr=config.critic_lr, p2=config.exploration.p2,
+                p3=config.exploration.p3)
+  unknown = set(overrides) - set(values)
+  if unknown:
+    raise ValueError(f"unknown hyper-parameters {sorted(unknown)}; "
+                     f"choose from {sorted(values)}")
+  values.update(overrides)
+  # Re-check what TrainConfig checks, for the overridden values.
+  dataclasses.replace(config, learning_rate=float(values["learning_rate"]),
+                      exploration=config.exploration._replace(
+                          p2=float(values["p2"]), p3=float(values["p3"])))
+  return HParams(**{k: jnp.asarray(v, jnp.float32) for k, v in values.items()})
 
 
 class TrainState(NamedTuple):
   step: jax.Array
-  rng: jax.Array
+  rng: jax.Array                  # raw uint32 key data (checkpointable)
+  hparams: HParams
   params: Any
   opt_state: Any
   batch_idx: jax.Array            # [B] rows of the current training batch
@@ -138,17 +176,29 @@ class TrainState(NamedTuple):
 
 
 class Trainer(NamedTuple):
+  """Pure functions of one run.  ``init``/``run``/``predict`` are jitted (``run``
+  donates its state); ``init_fn``/``run_fn`` are the same functions un-jitted, for
+  composing with ``vmap`` or your own ``jit``."""
   config: TrainConfig
   model: MLPPredictor
   init: Callable[..., TrainState]
   run: Callable[..., tuple[TrainState, dict]]
   predict: Callable[[Any, jax.Array], jax.Array]
+  init_fn: Callable[..., TrainState]
+  run_fn: Callable[..., tuple[TrainState, dict]]
 
 
-def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
-  """The predictor's optimizer with exponential learning-rate decay."""
+def make_optimizer(config: TrainConfig, learning_rate=None
+                   ) -> optax.GradientTransformation:
+  """The predictor's optimizer with exponential learning-rate decay.
+
+  ``learning_rate`` (default ``config.learning_rate``) may be a traced scalar; the
+  optimizer state's structure does not depend on it.
+  """
+  if learning_rate is None:
+    learning_rate = config.learning_rate
   schedule = optax.exponential_decay(
-      init_value=config.learning_rate, transition_steps=config.lr_decay_steps,
+      init_value=learning_rate, transition_steps=config.lr_decay_steps,
       decay_rate=config.lr_decay_rate, staircase=True)
   if config.optimizer == "adam":
     return optax.adam(schedule)
@@ -163,26 +213,41 @@ def method_inputs(method: str, prepared: Prepared) -> tuple[Split, Split, Split]
   return splits
 
 
+def _typed_key(key: jax.Array) -> jax.Array:
+  """A typed PRNG key from either a typed key or raw uint32 key data."""
+  if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+    return key
+  return jax.random.wrap_key_data(key)
+
+
 def _take(split: Split, idx: jax.Array) -> Split:
   return jax.tree.map(lambda v: v[idx], split)
 
 
+@functools.lru_cache(maxsize=64)
 def make_trainer(config: TrainConfig, num_features: int,
                  num_classes: int) -> Trainer:
-  """Builds the pure functions of one training run; see the module docstring."""
+  """Builds the pure functions of one training run; see the module docstring.
+
+  Cached by its (hashable) arguments, so repeated runs of one configuration reuse
+  the compiled programs.
+  """
   model = MLPPredictor(hidden=tuple(config.hidden), num_classes=num_classes)
   is_gil = config.method == "gil"
-  tx = make_optimizer(config)
-  if is_gil:
-    # GIL picks the importance after the forward pass (it depends on zeta and y_hat),
-    # so its step takes the plain backward pass and rewrites the kernel gradient
-    # with the optax form of eq. (4); XLA drops the unused plain kernel gradient.
-    tx = optax.chain(importance_weighted_encoder(ENCODER_KERNEL), tx)
+
+  def optimizer(hparams: HParams | None) -> optax.GradientTransformation:
+    tx = make_optimizer(config, None if hparams is None else hparams.learning_rate)
+    if is_gil:
+      # GIL picks the importance after the forward pass (it depends on zeta and
+      # y_hat), so its step takes the plain backward pass and rewrites the kernel
+      # gradient with the optax form of eq. (4); XLA drops the unused plain one.
+      tx = optax.chain(importance_weighted_encoder(ENCODER_KERNEL), tx)
+    return tx
+
   if is_gil:
     ddpg = ddpg_lib.make_ddpg(
         Actor(action_dim=num_features, hidden=tuple(config.actor_hidden)),
         Critic(hidden=tuple(config.critic_hidden)),
-        optax.adam(config.actor_lr), optax.adam(config.critic_lr),
         gamma=config.gamma, tau=config.tau)
   batch_size = config.batch_size
 
@@ -190,18 +255,23 @@ def make_trainer(config: TrainConfig, num_features: int,
     logits, _ = model.apply(params, x, importance)
     return jnp.mean(metrics_lib.cross_entropy(logits, y))
 
-  def predictor_update(params, opt_state, batch: Split, importance):
+  def predictor_update(params, opt_state, batch: Split, importance, hparams):
     loss, grads = jax.value_and_grad(loss_fn)(params, batch.x, batch.y, importance)
-    updates, opt_state = tx.update(grads, opt_state, params)
+    updates, opt_state = optimizer(hparams).update(grads, opt_state, params)
     return optax.apply_updates(params, updates), opt_state, loss
 
   def sample_idx(key, n):
     return jax.random.randint(key, (batch_size,), 0, n)
 
-  def init(rng: jax.Array, train: Split) -> TrainState:
+  def init(rng: jax.Array, train: Split, hparams: HParams | None = None
+           ) -> TrainState:
+    """Initial state; ``rng`` is a key (typed or raw), ``hparams`` default to config."""
     if train.x.shape[-1] != num_features:
       raise ValueError(f"trainer built for {num_features} features, data has "
                        f"{train.x.shape[-1]}")
+    if hparams is None:
+      hparams = default_hparams(config)
+    rng = _typed_key(rng)
     rng, k_model, k_batch, k_rl = jax.random.split(rng, 4)
     params = model.init(k_model, train.x[:1])
     batch_idx = sample_idx(k_batch, train.x.shape[0])
@@ -211,32 +281,35 @@ def make_trainer(config: TrainConfig, num_features: int,
       logits, zeta = model.apply(params, batch.x)
       obs = policy_state(batch.x, batch.m, zeta, jax.nn.softmax(logits))
       ddpg_state = ddpg.init(k_rl, obs[:1], batch.m[:1])
-      pending = ddpg_lib.Transition(s=obs, a=batch.m,
-                                    r=jnp.zeros(obs.shape[:1], jnp.float32),
-                                    s_next=obs[:, :0])
-      example = jax.tree.map(lambda v: v[0], pending._replace(s_next=obs))
+      pending = Pending(s=obs, a=batch.m, r=jnp.zeros(obs.shape[:1], jnp.float32))
+      example = ddpg_lib.Transition(s=obs[0], a=batch.m[0], r=pending.r[0],
+                                    s_next=obs[0])
       policy = PolicyState(ddpg=ddpg_state,
                            replay=replay_lib.init(example, config.replay_capacity),
                            pending=pending)
-    return TrainState(step=jnp.zeros((), jnp.int32), rng=rng, params=params,
-                      opt_state=tx.init(params), batch_idx=batch_idx, policy=policy,
+    return TrainState(step=jnp.zeros((), jnp.int32), rng=jax.random.key_data(rng),
+                      hparams=hparams, params=params,
+                      opt_state=optimizer(None).init(params), batch_idx=batch_idx,
+                      policy=policy,
                       best_params=params, best_score=jnp.array(-jnp.inf, jnp.float32),
                       best_step=jnp.zeros((), jnp.int32))
 
   def plain_step(state: TrainState, train: Split):
-    rng, k_next = jax.random.split(state.rng)
+    rng, k_next = jax.random.split(_typed_key(state.rng))
     batch = _take(train, state.batch_idx)
     importance = batch.m if config.method == "gil_h" else None
     params, opt_state, loss = predictor_update(state.params, state.opt_state, batch,
-                                               importance)
-    state = state._replace(step=state.step + 1, rng=rng, params=params,
+                                               importance, state.hparams)
+    state = state._replace(step=state.step + 1, rng=jax.random.key_data(rng),
+                           params=params,
                            opt_state=opt_state,
                            batch_idx=sample_idx(k_next, train.x.shape[0]))
     return state, {"loss": loss}
 
   def gil_step(state: TrainState, train: Split):
-    rng, k_beh, k_next, k_replay = jax.random.split(state.rng, 4)
+    rng, k_beh, k_next, k_replay = jax.random.split(_typed_key(state.rng), 4)
     pol = state.policy
+    hp = state.hparams
     batch = _take(train, state.batch_idx)
 
     # Forward pass of the predictor on the current batch; its features and
@@ -252,32 +325,33 @@ def make_trainer(config: TrainConfig, num_features: int,
 
     # The previous step's transition is complete now that s' = s is known; store it
     # and update actor and critic (Alg. 1, line 14 of the previous iteration).
-    replay = replay_lib.add(pol.replay, pol.pending._replace(s_next=s),
+    replay = replay_lib.add(pol.replay, ddpg_lib.Transition(*pol.pending, s_next=s),
                             valid=jnp.broadcast_to(state.step > 0, (batch_size,)))
     ddpg_state, rl_metrics = jax.lax.cond(
         replay.size > 0,
         lambda: ddpg.update(pol.ddpg, replay_lib.sample(replay, k_replay,
-                                                        config.rl_batch_size)),
+                                                        config.rl_batch_size),
+                            actor_lr=hp.actor_lr, critic_lr=hp.critic_lr),
         lambda: (pol.ddpg, {"critic_loss": jnp.float32(0), "actor_loss":
                             jnp.float32(0)}))
 
-    p2, p3 = policy_lib.probabilities(config.exploration, state.step)
+    p2, p3 = policy_lib.probabilities(
+        config.exploration._replace(p2=hp.p2, p3=hp.p3), state.step)
     action, mode = policy_lib.behaviour_action(
         k_beh, ddpg.act(ddpg_state.actor, s), batch.m, p2, p3,
         config.exploration.sigma)                                   # eq. (42)
     grads, delta = vjp_fn(jnp.ones((), loss.dtype))
-    updates, opt_state = tx.update(grads, state.opt_state, state.params,
+    updates, opt_state = optimizer(hp).update(grads, state.opt_state, state.params,
                                    encoder_inputs=batch.x, encoder_cotangents=delta,
                                    importance=action)               # eq. (4)
     params = optax.apply_updates(state.params, updates)
     logits_after, _ = model.apply(params, batch.x)
     reward = -metrics_lib.cross_entropy(logits_after, batch.y)     # after the update
     state = state._replace(
-        step=state.step + 1, rng=rng, params=params, opt_state=opt_state,
-        batch_idx=sample_idx(k_next, train.x.shape[0]),
+        step=state.step + 1, rng=jax.random.key_data(rng), params=params,
+        opt_state=opt_state, batch_idx=sample_idx(k_next, train.x.shape[0]),
         policy=PolicyState(ddpg=ddpg_state, replay=replay,
-                           pending=ddpg_lib.Transition(s, action, reward,
-                                                       pol.pending.s_next)))
+                           pending=Pending(s, action, reward)))
     return state, {"loss": loss, "reward": reward.mean(),
                    "importance": action.mean(),
                    "actor_share": (mode == policy_lib.ACTOR).mean(),
@@ -310,7 +384,7 @@ def make_trainer(config: TrainConfig, num_features: int,
 
   return Trainer(config=config, model=model, init=jax.jit(init),
                  run=jax.jit(run, static_argnames="num_evals", donate_argnums=0),
-                 predict=jax.jit(predict))
+                 predict=jax.jit(predict), init_fn=init, run_fn=run)
 
 
 class FitResult(NamedTuple):
@@ -320,7 +394,7 @@ class FitResult(NamedTuple):
   history: dict            # name -> np.ndarray [num_evals]
   val: dict                # metrics_lib.classification_metrics on validation
   test: dict               # ... on test, of the same (best-on-validation) parameters
-  seconds: float
+  seconds: float           # wall time of the whole group of runs it belonged to
 
 
 def _evals_per_call(num_evals: int, target: int) -> int:
@@ -337,51 +411,188 @@ def predict_in_batches(trainer: Trainer, params, x: np.ndarray,
   return np.concatenate(out, 0)
 
 
+def runs_mesh(devices: Sequence[jax.Device] | None = None) -> jax.sharding.Mesh:
+  """A 1-D mesh over ``devices`` (default: all) whose axis ``runs`` carries runs.
+
+  Runs are independent, so with automatic sharding propagation XLA partitions the
+  vmapped program along the run axis with no communication.
+  """
+  devices = list(jax.devices() if devices is None else devices)
+  return jax.sharding.Mesh(np.array(devices), ("runs",),
+                           axis_types=(jax.sharding.AxisType.Auto,))
+
+
+def _to_host(tree):
+  """Device arrays -> numpy; across hosts, gathers the runs every host holds."""
+  if jax.process_count() > 1:
+    from jax.experimental import multihost_utils
+    return multihost_utils.process_allgather(tree, tiled=True)
+  return jax.device_get(tree)
+
+
+def _stack(trees):
+  return jax.tree.map(lambda *v: np.stack(v), *trees)
+
+
+@functools.lru_cache(maxsize=64)
+def _vmapped(trainer: Trainer, data_axis: int | None, num_evals: int):
+  """``init`` and ``run`` vmapped over runs and jitted (cached: compiled once)."""
+  init_many = jax.jit(jax.vmap(trainer.init_fn, in_axes=(0, data_axis, 0)))
+  run_many = jax.jit(
+      jax.vmap(functools.partial(trainer.run_fn, num_evals=num_evals),
+               in_axes=(0, data_axis, data_axis)), donate_argnums=0)
+  return init_many, run_many
+
+
 def fit(config: TrainConfig, prepared: Prepared, seed: int,
         progress: Callable[[dict], None] | None = None,
         steps_per_call: int = 500) -> FitResult:
-  """Trains one run and scores its best-on-validation parameters.
+  """Trains one run and scores its best-on-validation parameters (see fit_many)."""
+  return fit_many(config, prepared, [seed], progress=progress,
+                  steps_per_call=steps_per_call)[0]
+
+
+def fit_many(config: TrainConfig, prepared: Prepared | Sequence[Prepared],
+             seeds: Sequence[int], *, hparams: Sequence[HParams] | None = None,
+             progress: Callable[[dict], None] | None = None,
+             steps_per_call: int = 500, mesh: jax.sharding.Mesh | None = None,
+             checkpoint_dir: str | None = None, resume: bool = False,
+             keep_checkpoints: int = 3, profile_dir: str | None = None
+             ) -> list[FitResult]:
+  """Trains ``len(seeds)`` runs as one vmapped program and scores each.
+
+  Runs differ by seed, and optionally by data (a list of ``Prepared`` of equal
+  shapes, e.g. one per mask seed) and by scalar hyper-parameters.  Each run's numbers
+  equal those of the same run trained alone (to float tolerance).
 
   Args:
-    config: the run's configuration.
-    prepared: the data (see :func:`gil_jax.data.prepare_tabular`).
-    seed: seed of initialisation, batches and the policy's randomness.
-    progress: optional callback, called after each host call with a dict of
-      ``step``, ``num_steps``, ``val_score``, ``best_score``, ``loss``, ``seconds``.
+    config: configuration shared by all runs (shapes, method, schedule).
+    prepared: one dataset for every run, or one per run.
+    seeds: one seed per run (initialisation, batches, policy randomness).
+    hparams: optional per-run :class:`HParams` (see :func:`default_hparams`).
+    progress: optional callback, called after each host call with ``step``,
+      ``num_steps``, ``val_score`` / ``best_score`` / ``loss`` (lists over runs) and
+      ``seconds``.
     steps_per_call: about how many steps one host call runs.
+    mesh: optional 1-D device mesh; runs are sharded over its axis (padded to a
+      multiple of its size), so N devices train N groups of runs in parallel.
+    checkpoint_dir: if set, the full state is saved there (orbax) after every host
+      call, keeping the last ``keep_checkpoints``.
+    resume: continue from the latest good checkpoint in ``checkpoint_dir``.
+    keep_checkpoints: how many checkpoints to keep.
+    profile_dir: if set, a ``jax.profiler`` trace of the second host call (the first
+      one compiles) is written there.
 
   Returns:
-    A :class:`FitResult`.
+    One :class:`FitResult` per seed, in order.
   """
   import time  # local: only the host loop measures time
+  from gil_jax import checkpoint as ckpt_lib
   start = time.perf_counter()
-  train, val, test = method_inputs(config.method, prepared)
-  trainer = make_trainer(config, train.x.shape[1], prepared.num_classes)
-  train_d = jax.tree.map(jnp.asarray, train)
-  val_d = jax.tree.map(jnp.asarray, val)
-  state = trainer.init(jax.random.key(seed), train_d)
+  seeds = [int(s) for s in seeds]
+  n_runs = len(seeds)
+  if n_runs == 0:
+    raise ValueError("fit_many needs at least one seed")
+  per_run_data = not isinstance(prepared, Prepared)
+  datasets = list(prepared) if per_run_data else [prepared]
+  if per_run_data and len(datasets) != n_runs:
+    raise ValueError(f"{len(datasets)} datasets for {n_runs} seeds")
+  inputs = [method_inputs(config.method, p) for p in datasets]
+  shapes = {tuple(jax.tree.map(np.shape, split) for split in inp[:2])
+            for inp in inputs}
+  if len(shapes) > 1:
+    raise ValueError("runs of one group must share data shapes; got "
+                     f"{len(shapes)} different ones")
+  num_classes = datasets[0].num_classes
+  trainer = make_trainer(config, inputs[0][0].x.shape[1], num_classes)
+  if hparams is None:
+    hparams = [default_hparams(config)] * n_runs
+  if len(hparams) != n_runs:
+    raise ValueError(f"{len(hparams)} hyper-parameter sets for {n_runs} seeds")
+
+  # Pad the run axis to a multiple of the device count; padded runs repeat run 0.
+  n_dev = 1 if mesh is None else mesh.devices.size
+  n_pad = -n_runs % n_dev
+  idx = list(range(n_runs)) + [0] * n_pad
+  keys = np.stack([np.asarray(jax.random.key_data(jax.random.key(seeds[i])))
+                   for i in idx])
+  hp = _stack([hparams[i] for i in idx])
+  if per_run_data:
+    train = _stack([inputs[i][0] for i in idx])
+    val = _stack([inputs[i][1] for i in idx])
+    data_axis = 0
+  else:
+    train, val = inputs[0][0], inputs[0][1]
+    data_axis = None
+
+  if mesh is not None:
+    axis = mesh.axis_names[0]
+    runs_sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(axis))
+    replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+    data_sharding = runs_sharding if per_run_data else replicated
+    put_runs = lambda t: jax.device_put(t, runs_sharding)
+    train = jax.device_put(train, data_sharding)
+    val = jax.device_put(val, data_sharding)
+  else:
+    put_runs = lambda t: jax.tree.map(jnp.asarray, t)
+    train, val = jax.tree.map(jnp.asarray, train), jax.tree.map(jnp.asarray, val)
+
   per_call = _evals_per_call(config.num_evals,
                              math.ceil(steps_per_call / config.eval_every))
-  chunks = []
-  for _ in range(config.num_evals // per_call):
-    state, hist = trainer.run(state, train_d, val_d, num_evals=per_call)
-    hist = jax.device_get(hist)
-    chunks.append(hist)
+  init_many, run_many = _vmapped(trainer, data_axis, per_call)
+
+  state = init_many(put_runs(keys), train, put_runs(hp))
+  manager = None
+  chunks: list[dict] = []
+  if checkpoint_dir is not None:
+    manager = ckpt_lib.Checkpointer(checkpoint_dir, keep=keep_checkpoints,
+                                    fingerprint=ckpt_lib.fingerprint(
+                                        config, seeds, hparams, train, val))
+    if resume:
+      restored = manager.restore_latest(state)
+      if restored is not None:
+        state, chunks = restored
+        state = jax.tree.map(lambda like, v: jax.device_put(v, like.sharding),
+                             init_many(put_runs(keys), train, put_runs(hp)), state)
+  done_calls = len(chunks)
+  total_calls = config.num_evals // per_call
+  for call in range(done_calls, total_calls):
+    profiling = profile_dir is not None and call == min(done_calls + 1,
+                                                        total_calls - 1)
+    if profiling:
+      jax.profiler.start_trace(profile_dir)
+    state, hist = run_many(state, train, val)
+    hist = _to_host(hist)
+    if profiling:
+      jax.block_until_ready(state)
+      jax.profiler.stop_trace()
+    chunks.append({k: np.asarray(v)[:n_runs] for k, v in hist.items()})
+    if manager is not None:
+      manager.save(int(chunks[-1]["step"][0, -1]), state, chunks)
     if progress is not None:
-      progress({"step": int(hist["step"][-1]), "num_steps": config.num_steps,
-                "val_score": float(hist["val_score"][-1]),
-                "best_score": float(state.best_score),
-                "loss": float(hist["loss"][-1]),
+      progress({"step": int(chunks[-1]["step"][0, -1]), "num_steps": config.num_steps,
+                "val_score": chunks[-1]["val_score"][:, -1].tolist(),
+                "best_score": np.asarray(_to_host(state.best_score))[:n_runs].tolist(),
+                "loss": chunks[-1]["loss"][:, -1].tolist(),
                 "seconds": time.perf_counter() - start})
-  history = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
+  history = {k: np.concatenate([c[k] for c in chunks], axis=1) for k in chunks[0]}
   if not np.all(np.isfinite(history["loss"])):
+    bad = [seeds[i] for i in range(n_runs) if not np.isfinite(history["loss"][i]).all()]
     raise FloatingPointError(
-        f"training loss became non-finite (method {config.method}, seed {seed})")
-  params = jax.device_get(state.best_params)
-  val_metrics = metrics_lib.classification_metrics(
-      val.y, predict_in_batches(trainer, params, val.x))
-  test_metrics = metrics_lib.classification_metrics(
-      test.y, predict_in_batches(trainer, params, test.x))
-  return FitResult(params=params, best_step=int(state.best_step), history=history,
-                   val=val_metrics, test=test_metrics,
-                   seconds=time.perf_counter() - start)
+        f"training loss became non-finite (method {config.method}, seeds {bad})")
+  best_params = _to_host(state.best_params)
+  best_step = np.asarray(_to_host(state.best_step))
+  seconds = time.perf_counter() - start
+  results = []
+  for i in range(n_runs):
+    params = jax.tree.map(lambda v: v[i], best_params)
+    _, val_i, test_i = inputs[i if per_run_data else 0]
+    results.append(FitResult(
+        params=params, best_step=int(best_step[i]),
+        history={k: v[i] for k, v in history.items()},
+        val=metrics_lib.classification_metrics(
+            val_i.y, predict_in_batches(trainer, params, val_i.x)),
+        test=metrics_lib.classification_metrics(
+            test_i.y, predict_in_batches(trainer, params, test_i.x)),
+        seconds=seconds))
+  return results

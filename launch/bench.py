@@ -11,15 +11,31 @@ the same scanned on-device training loop (``Trainer.run``):
                      update, reward, next state, replay write and sample, critic and
                      actor updates, Polyak targets (``gil``).
 
+Then, for many runs at once (issue: vmap / sharding / checkpoints):
+
+  vmap8_over_1:   time of 8 GIL runs (seeds) in one vmapped program over 1 run in the
+                  same program shape (``_gpu`` suffix on a GPU); target <= 8 on CPU,
+                  <= 2 on a GPU;
+  vmap8_matches_loop, sharded_matches_single, resume_matches_uninterrupted: whether
+                  8 vmapped seeds, runs sharded over ``--cpu_devices`` simulated CPU
+                  devices (or the real devices), and a run stopped and resumed from
+                  its orbax checkpoint reproduce the one-at-a-time numbers (small
+                  problem, float tolerance), with the largest deviation seen;
+  xla: XLA's cost analysis of the compiled steps (FLOPs and bytes per step) and the
+       achieved FLOP/s.
+
 Writes ``WORKDIR/bench.json`` with ``plain_ms``, ``importance_ms``, ``gil_full_ms``,
-``importance_over_plain``, ``gil_full_over_plain``, ``peak_rss_mb`` and ``device``.
-Targets on a 2-core CPU: importance_over_plain <= 1.15, gil_full_over_plain <= 8.
+``importance_over_plain``, ``gil_full_over_plain``, ``peak_rss_mb``, ``device`` and
+the keys above.  Targets on a 2-core CPU: importance_over_plain <= 1.15,
+gil_full_over_plain <= 8.
 """
 
 import dataclasses
+import functools
 import json
 import os
 import resource
+import tempfile
 import time
 
 import jax
@@ -28,8 +44,9 @@ import numpy as np
 from absl import app
 from absl import flags
 
-from gil_jax.data import Split
-from gil_jax.train import TrainConfig, make_trainer
+from gil_jax.data import RawTabular, Split, prepare_tabular
+from gil_jax.train import (TrainConfig, default_hparams, fit, fit_many, make_trainer,
+                           runs_mesh)
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Directory for bench.json.", required=True)
@@ -38,6 +55,11 @@ flags.DEFINE_integer("repeats", 5, "Timed host calls per variant (median reporte
 flags.DEFINE_integer("rows", 10_000, "Rows of the synthetic training set.")
 flags.DEFINE_integer("features", 784, "Input width d.")
 flags.DEFINE_integer("replay_capacity", 10_000, "GIL replay buffer size.")
+flags.DEFINE_integer("vmap_runs", 8, "Runs in the vmapped timing.")
+flags.DEFINE_integer("vmap_steps", 50, "Steps per timed call in the vmapped timing.")
+flags.DEFINE_integer("check_runs", 8, "Runs (seeds) in the equivalence checks.")
+flags.DEFINE_integer("cpu_devices", 4, "Simulated CPU devices for the sharding "
+                     "check when the backend is the CPU.")
 
 
 def _synthetic(rows, d, classes, key):
@@ -47,44 +69,137 @@ def _synthetic(rows, d, classes, key):
   return Split(x=x, m=m, y=jax.random.randint(ky, (rows,), 0, classes))
 
 
+def _config(method, steps, capacity):
+  return TrainConfig(method=method, hidden=(500, 500), batch_size=128,
+                     num_steps=steps, eval_every=steps, replay_capacity=capacity)
+
+
 def time_method(method: str, train: Split, val: Split, steps: int, repeats: int,
-                capacity: int) -> float:
-  """Median milliseconds per training step of ``method`` in the scanned loop."""
-  cfg = TrainConfig(method=method, hidden=(500, 500), batch_size=128,
-                    num_steps=steps, eval_every=steps, replay_capacity=capacity)
+                capacity: int, n_runs: int | None = None
+                ) -> tuple[float, dict]:
+  """Median ms per training step of ``method`` in the scanned loop, and XLA's costs.
+
+  With ``n_runs`` the step runs as ``n_runs`` vmapped runs (seeds) in one program.
+  """
+  cfg = _config(method, steps, capacity)
   trainer = make_trainer(cfg, train.x.shape[1], 10)
-  state = trainer.init(jax.random.key(0), train)
-  state, _ = trainer.run(state, train, val, num_evals=1)   # compile + warm up
+  if n_runs is None:
+    state = trainer.init(jax.random.key(0), train)
+    run = jax.jit(functools.partial(trainer.run_fn, num_evals=1), donate_argnums=0)
+  else:
+    keys = jax.random.split(jax.random.key(0), n_runs)
+    hp = jax.tree.map(lambda v: jnp.broadcast_to(v, (n_runs,)),
+                      default_hparams(cfg))
+    state = jax.jit(jax.vmap(trainer.init_fn, in_axes=(0, None, 0)))(keys, train, hp)
+    run = jax.jit(jax.vmap(functools.partial(trainer.run_fn, num_evals=1),
+                           in_axes=(0, None, None)), donate_argnums=0)
+  cost = _cost(run, state, train, val, steps)
+  state, _ = run(state, train, val)                       # compile + warm up
   jax.block_until_ready(state)
   times = []
   for _ in range(repeats):
     start = time.perf_counter()
-    state, hist = trainer.run(state, train, val, num_evals=1)
+    state, hist = run(state, train, val)
     jax.block_until_ready((state, hist))
     times.append(time.perf_counter() - start)
-  return 1e3 * float(np.median(times)) / steps
+  return 1e3 * float(np.median(times)) / steps, cost
+
+
+def _cost(run, state, train, val, steps) -> dict:
+  """XLA's FLOPs and bytes per step for the compiled chunk (validation pass included)."""
+  try:
+    ca = run.lower(state, train, val).compile().cost_analysis()
+    ca = ca[0] if isinstance(ca, (list, tuple)) else ca
+    return {"flops_per_step": float(ca.get("flops", float("nan"))) / steps,
+            "bytes_per_step": float(ca.get("bytes accessed", float("nan"))) / steps}
+  except Exception as e:  # noqa: BLE001 - cost analysis is best-effort per backend
+    return {"error": f"{type(e).__name__}: {e}"}
+
+
+def _small_problem(seed=0):
+  rng = np.random.default_rng(seed)
+  y = (np.arange(400) % 2).astype(np.int32)
+  x = (rng.normal(0, 1, (400, 8)) + 1.5 * y[:, None]).astype(np.float32)
+  x[rng.random(x.shape) < 0.5] = np.nan
+  return prepare_tabular(RawTabular(x, y, 2, tuple(map(str, range(8))), "blobs"))
+
+
+_SMALL = TrainConfig(method="gil", hidden=(16, 16), batch_size=32, num_steps=60,
+                     eval_every=20, replay_capacity=512, rl_batch_size=32,
+                     actor_hidden=(32, 32), critic_hidden=(32, 32))
+
+
+def _max_gap(runs_a, runs_b) -> float:
+  gaps = [0.0]
+  for a, b in zip(runs_a, runs_b):
+    for k in ("loss", "val_score"):
+      gaps.append(float(np.max(np.abs(a.history[k] - b.history[k]))))
+    gaps += [abs(a.test[k] - b.test[k]) for k in a.test]
+    gaps.append(float(a.best_step != b.best_step))
+  return max(gaps)
+
+
+def equivalence_checks(n_runs: int) -> dict:
+  """Do vmapped, sharded and resumed runs reproduce one-at-a-time runs?"""
+  prep, tol, out = _small_problem(), 1e-4, {}
+  seeds = list(range(n_runs))
+  loop = [fit(_SMALL, prep, s) for s in seeds]
+  gap = _max_gap(fit_many(_SMALL, prep, seeds), loop)
+  out.update(vmap8_matches_loop=gap < tol, vmap8_max_gap=gap)
+  if jax.device_count() > 1:
+    gap = _max_gap(fit_many(_SMALL, prep, seeds, mesh=runs_mesh()), loop)
+    out.update(sharded_matches_single=gap < tol, sharded_max_gap=gap,
+               sharded_devices=jax.device_count())
+  else:
+    out.update(sharded_matches_single=None, sharded_devices=1)
+  with tempfile.TemporaryDirectory() as ckpt:
+    class Stop(Exception):
+      pass
+
+    def stop(p):
+      if p["step"] >= 20:
+        raise Stop()
+    try:
+      fit_many(_SMALL, prep, seeds[:2], checkpoint_dir=ckpt, steps_per_call=20,
+               progress=stop)
+    except Stop:
+      pass
+    resumed = fit_many(_SMALL, prep, seeds[:2], checkpoint_dir=ckpt, resume=True,
+                       steps_per_call=20)
+  gap = _max_gap(resumed, fit_many(_SMALL, prep, seeds[:2], steps_per_call=20))
+  out.update(resume_matches_uninterrupted=gap < tol, resume_max_gap=gap)
+  return out
 
 
 def main(argv):
   del argv
+  if FLAGS.cpu_devices > 1:
+    # Simulated CPU devices for the sharding check (only the CPU backend is affected,
+    # and it must be set before JAX initialises); timings use device 0 only.
+    jax.config.update("jax_num_cpu_devices", FLAGS.cpu_devices)
   os.makedirs(FLAGS.workdir, exist_ok=True)
   train = _synthetic(FLAGS.rows, FLAGS.features, 10, jax.random.key(1))
   val = _synthetic(256, FLAGS.features, 10, jax.random.key(2))
-  ms = {}
+  ms, xla = {}, {}
   for name, method in (("plain_ms", "zero"), ("importance_ms", "gil_h"),
                        ("gil_full_ms", "gil")):
-    ms[name] = time_method(method, train, val, FLAGS.steps, FLAGS.repeats,
-                           FLAGS.replay_capacity)
+    ms[name], xla[method] = time_method(method, train, val, FLAGS.steps,
+                                        FLAGS.repeats, FLAGS.replay_capacity)
     print(f"{name:>14}: {ms[name]:8.3f} ms/step")
   # Second plain measurement: the spread between the two shows the timing noise.
-  ms["plain_again_ms"] = time_method("zero", train, val, FLAGS.steps, FLAGS.repeats,
-                                     FLAGS.replay_capacity)
+  ms["plain_again_ms"], _ = time_method("zero", train, val, FLAGS.steps,
+                                        FLAGS.repeats, FLAGS.replay_capacity)
   plain = min(ms["plain_ms"], ms["plain_again_ms"])
+  for method, key in (("zero", "plain_ms"), ("gil_h", "importance_ms"),
+                      ("gil", "gil_full_ms")):
+    if "flops_per_step" in xla[method]:
+      xla[method]["achieved_gflops"] = (xla[method]["flops_per_step"]
+                                        / (ms[key] * 1e-3) / 1e9)
   out = dict(ms)
   out.update(
       importance_over_plain=ms["importance_ms"] / plain,
       gil_full_over_plain=ms["gil_full_ms"] / plain,
-      peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+      xla=xla,
       device=f"{jax.devices()[0].device_kind} x{jax.device_count()} "
              f"({jax.default_backend()}), {os.cpu_count()} host cores",
       shapes=dict(batch=128, layers=[FLAGS.features, 500, 500, 10],
@@ -92,6 +207,23 @@ def main(argv):
       jax_version=jax.__version__)
   print(f"importance/plain: {out['importance_over_plain']:.3f} (target <= 1.15)")
   print(f"gil_full/plain:   {out['gil_full_over_plain']:.3f} (target <= 8)")
+  for method in ("zero", "gil"):
+    print(f"XLA {method}: {xla[method]}")
+
+  one, _ = time_method("gil", train, val, FLAGS.vmap_steps, FLAGS.repeats,
+                       FLAGS.replay_capacity, n_runs=1)
+  many, _ = time_method("gil", train, val, FLAGS.vmap_steps, FLAGS.repeats,
+                        FLAGS.replay_capacity, n_runs=FLAGS.vmap_runs)
+  key = "vmap8_over_1" + ("_gpu" if jax.default_backend() == "gpu" else "")
+  out[key] = many / one
+  out.update(vmap_one_run_ms=one, vmap_many_runs_ms=many, vmap_runs=FLAGS.vmap_runs)
+  print(f"{key}: {out[key]:.2f} ({FLAGS.vmap_runs} runs {many:.1f} ms/step, "
+        f"1 run {one:.1f} ms/step; target <= 8 on CPU, <= 2 on GPU)")
+  out.update(equivalence_checks(FLAGS.check_runs))
+  for k in ("vmap8_matches_loop", "sharded_matches_single",
+            "resume_matches_uninterrupted"):
+    print(f"{k}: {out[k]}")
+  out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
   print(f"peak RSS: {out['peak_rss_mb']:.0f} MB   device: {out['device']}")
   with open(os.path.join(FLAGS.workdir, "bench.json"), "w") as f:
     json.dump(out, f, indent=2)

@@ -28,6 +28,7 @@ import os
 import time
 from typing import Callable
 
+import jax
 import ml_collections
 import numpy as np
 from absl import logging
@@ -88,19 +89,44 @@ def format_table(results: dict, split: str = "test") -> str:
   return "\n".join(rows)
 
 
-def _progress_logger(method: str, seed: int) -> Callable[[dict], None]:
+def _progress_logger(method: str, n_runs: int) -> Callable[[dict], None]:
   def log(p):
     done = p["step"] / p["num_steps"]
     rate = p["step"] / max(p["seconds"], 1e-9)
     eta = (p["num_steps"] - p["step"]) / max(rate, 1e-9)
-    logging.info("[%s seed %d] step %d/%d (%.0f%%)  loss %.4f  val %.4f  best %.4f  "
-                 "%.0f steps/s  ETA %.0fs", method, seed, p["step"], p["num_steps"],
-                 100 * done, p["loss"], p["val_score"], p["best_score"], rate, eta)
+    logging.info("[%s x%d runs] step %d/%d (%.0f%%)  loss %.4f  val %.4f  best %.4f "
+                 "(means over runs)  %.0f steps/s  ETA %.0fs", method, n_runs,
+                 p["step"], p["num_steps"], 100 * done, np.mean(p["loss"]),
+                 np.mean(p["val_score"]), np.mean(p["best_score"]), rate, eta)
   return log
 
 
-def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
-  """Trains every method of ``config`` over its seeds; writes ``workdir/results.json``."""
+def write_history(workdir: str, method: str, seeds, fits) -> None:
+  """Per-eval history as CSV and TensorBoard event files (one run per seed)."""
+  from tensorboardX import SummaryWriter  # local: only the launcher writes events
+  keys = sorted(fits[0].history)
+  with open(os.path.join(workdir, f"history_{method}.csv"), "w") as f:
+    f.write(",".join(["seed"] + keys) + "\n")
+    for seed, fit in zip(seeds, fits):
+      for row in zip(*(fit.history[k] for k in keys)):
+        f.write(",".join([str(seed)] + [f"{float(v):.6g}" for v in row]) + "\n")
+  for seed, fit in zip(seeds, fits):
+    with SummaryWriter(os.path.join(workdir, "tensorboard", method,
+                                    f"seed_{seed}")) as writer:
+      for i, step in enumerate(fit.history["step"]):
+        for k in keys:
+          if k != "step":
+            writer.add_scalar(k, float(fit.history[k][i]), int(step))
+
+
+def run(config: ml_collections.ConfigDict, workdir: str, *, resume: bool = False,
+        profile_dir: str | None = None) -> dict:
+  """Trains every method of ``config`` over its seeds; writes ``workdir/results.json``.
+
+  The seeds of one method run as one vmapped program, sharded over all local devices
+  when there are several.  With ``config.checkpoint_every_call`` the full state is
+  checkpointed under ``workdir/checkpoints/METHOD`` and ``resume`` continues it.
+  """
   os.makedirs(workdir, exist_ok=True)
   prepared = load_data(config)
   s = prepared.summary
@@ -110,16 +136,25 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
                s["all_missing_rows"], s["dropped_columns"])
   results = {"config": config.to_dict(), "dataset": config.dataset,
              "data_summary": s, "methods": {}}
+  mesh = train_lib.runs_mesh() if jax.local_device_count() > 1 else None
+  if mesh is not None:
+    logging.info("sharding runs over %d devices", mesh.devices.size)
+  seeds = list(config.seeds)
   for method in config.methods:
     tcfg = train_config(config, method)
     start = time.perf_counter()
-    fits = []
-    for seed in config.seeds:
-      fits.append(train_lib.fit(tcfg, prepared, seed,
-                                progress=_progress_logger(method, seed),
-                                steps_per_call=config.steps_per_call))
+    fits = train_lib.fit_many(
+        tcfg, prepared, seeds, progress=_progress_logger(method, len(seeds)),
+        steps_per_call=config.steps_per_call, mesh=mesh,
+        checkpoint_dir=(os.path.join(os.path.abspath(workdir), "checkpoints", method)
+                        if config.checkpoint_every_call else None),
+        resume=resume,
+        profile_dir=None if profile_dir is None else os.path.join(profile_dir,
+                                                                  method))
+    for seed, fit in zip(seeds, fits):
       logging.info("[%s seed %d] best step %d  val %s  test %s", method, seed,
-                   fits[-1].best_step, fits[-1].val, fits[-1].test)
+                   fit.best_step, fit.val, fit.test)
+    write_history(workdir, method, seeds, fits)
     results["methods"][method] = {
         "test": summarise([f.test for f in fits]),
         "val": summarise([f.val for f in fits]),

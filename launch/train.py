@@ -2,12 +2,14 @@ r"""Trains the methods of an experiment config over its seeds and tabulates them
 
   python -m launch.train --config=launch/configs/digits_mcar.py --workdir=/tmp/gil
 
-Writes ``WORKDIR/results.json`` (schema in ``launch/experiment.py``) and prints a
+Writes ``WORKDIR/results.json`` (schema in ``launch/experiment.py``), per-eval
+histories (``history_METHOD.csv`` and TensorBoard events under ``tensorboard/``) and prints a
 method x metric table (test metrics of the best-on-validation parameters, mean +/- std
 over seeds).  Override config fields on the command line, e.g.
 ``--config.seeds='(0,)' --config.train.num_steps=200``.
 """
 
+import jax
 from absl import app
 from absl import flags
 from absl import logging
@@ -19,6 +21,12 @@ FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Experiment config file.",
                                 lock_config=True)
 flags.DEFINE_string("workdir", None, "Directory for results.json.")
+flags.DEFINE_bool("resume", False, "Continue from the checkpoints in WORKDIR "
+                  "(needs --config.checkpoint_every_call=True).")
+flags.DEFINE_string("profile_dir", None, "Write a jax.profiler trace of one host "
+                    "call per method here (view with TensorBoard or Perfetto).")
+flags.DEFINE_bool("distributed", False, "Call jax.distributed.initialize() first "
+                  "(multi-host runs; runs are then sharded over all hosts' devices).")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -26,7 +34,10 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Too many command-line arguments: {argv[1:]}")
   logging.set_verbosity(logging.INFO)
-  results = experiment.run(FLAGS.config, FLAGS.workdir)
+  if FLAGS.distributed:
+    jax.distributed.initialize()
+  results = experiment.run(FLAGS.config, FLAGS.workdir, resume=FLAGS.resume,
+                           profile_dir=FLAGS.profile_dir)
   print(f"\n{results['dataset']}: test metrics (%) of the best-on-validation "
         f"parameters, mean +/- std over seeds {tuple(FLAGS.config.seeds)}\n")
   print(experiment.format_table(results))

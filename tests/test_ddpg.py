@@ -21,8 +21,7 @@ def test_actor_learns_the_optimal_action_and_critic_fits_rewards():
   # Q(s, a) = r(a) and the optimal deterministic policy is pi(s) = TARGET.
   state_dim, n = 4, 64
   actor, critic = Actor(action_dim=3, hidden=(64, 64)), Critic(hidden=(64, 64))
-  agent = ddpg_lib.make_ddpg(actor, critic, optax.adam(1e-3), optax.adam(1e-2),
-                             gamma=0.0, tau=0.05)
+  agent = ddpg_lib.make_ddpg(actor, critic, gamma=0.0, tau=0.05)
   st = agent.init(jax.random.key(0), jnp.zeros((1, state_dim)), jnp.zeros((1, 3)))
 
   @jax.jit
@@ -31,7 +30,8 @@ def test_actor_learns_the_optimal_action_and_critic_fits_rewards():
     s = jax.random.normal(ks, (n, state_dim))
     # Exploration around the current policy, as DDPG's behaviour policy does.
     a = jnp.clip(agent.act(st.actor, s) + 0.2 * jax.random.normal(ka, (n, 3)), 0, 1)
-    return agent.update(st, ddpg_lib.Transition(s=s, a=a, r=_reward(a), s_next=s))
+    return agent.update(st, ddpg_lib.Transition(s=s, a=a, r=_reward(a), s_next=s),
+                        actor_lr=1e-3, critic_lr=1e-2)
 
   s = jax.random.normal(jax.random.key(2), (16, state_dim))
   start_error = np.abs(agent.act(st.actor, s) - TARGET).mean()
@@ -69,11 +69,11 @@ def test_critic_loss_is_td_error_against_targets():
 
 def test_targets_follow_polyak_averaging():
   agent = ddpg_lib.make_ddpg(Actor(action_dim=2, hidden=(8,)), Critic(hidden=(8, 8)),
-                             optax.sgd(0.1), optax.sgd(0.1), gamma=0.9, tau=0.25)
+                             gamma=0.9, tau=0.25, optimizer=optax.sgd)
   st = agent.init(jax.random.key(0), jnp.zeros((1, 3)), jnp.zeros((1, 2)))
   batch = ddpg_lib.Transition(jnp.ones((4, 3)), jnp.full((4, 2), 0.5),
                               jnp.ones(4), jnp.ones((4, 3)))
-  new, _ = agent.update(st, batch)
+  new, _ = agent.update(st, batch, actor_lr=0.1, critic_lr=0.1)
   expected = jax.tree.map(lambda p, t: 0.25 * p + 0.75 * t, new.critic,
                           st.target_critic)
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6),

@@ -39,6 +39,13 @@ def test_train_launcher_writes_results_json_and_prints_table(tmp_path):
     assert len(res["best_step"]) == 2 and res["wall_seconds"] > 0
   # Progress lines reach the log on long runs.
   assert "steps/s" in proc.stderr and "ETA" in proc.stderr
+  # Per-eval histories: CSV and TensorBoard event files, one run per seed.
+  with open(os.path.join(workdir, "history_gil.csv")) as f:
+    lines = f.read().splitlines()
+  assert lines[0].startswith("seed,") and len(lines) == 1 + 2 * 3
+  for seed in (0, 1):
+    events = os.listdir(os.path.join(workdir, "tensorboard", "gil", f"seed_{seed}"))
+    assert any(e.startswith("events.out.tfevents") for e in events)
 
 
 def test_train_launcher_rejects_unknown_method(tmp_path):
@@ -49,12 +56,19 @@ def test_train_launcher_rejects_unknown_method(tmp_path):
 
 def test_bench_writes_all_figures(tmp_path):
   proc = _run(["launch.bench", f"--workdir={tmp_path}", "--features=16",
-               "--rows=300", "--steps=4", "--repeats=1", "--replay_capacity=256"],
-              tmp_path)
+               "--rows=300", "--steps=4", "--repeats=1", "--replay_capacity=256",
+               "--vmap_runs=2", "--vmap_steps=2", "--cpu_devices=2",
+               "--check_runs=2"], tmp_path)
   assert proc.returncode == 0, proc.stderr[-3000:]
   with open(tmp_path / "bench.json") as f:
     bench = json.load(f)
   for key in ("plain_ms", "importance_ms", "gil_full_ms", "importance_over_plain",
-              "gil_full_over_plain", "peak_rss_mb", "device"):
+              "gil_full_over_plain", "peak_rss_mb", "device", "vmap8_over_1",
+              "xla"):
     assert key in bench
   assert bench["gil_full_ms"] > 0 and bench["peak_rss_mb"] > 0
+  # The equivalence checks ran and passed.
+  assert bench["vmap8_matches_loop"] is True
+  assert bench["sharded_matches_single"] is True and bench["sharded_devices"] == 2
+  assert bench["resume_matches_uninterrupted"] is True
+  assert bench["xla"]["gil"]["flops_per_step"] > bench["xla"]["zero"]["flops_per_step"]

@@ -84,8 +84,9 @@ def test_gil_h_equals_zero_imputation_only_when_the_placeholder_is_zero():
     prep = _blobs(placeholder=placeholder)
     h = fit(dataclasses.replace(TINY, method="gil_h"), prep, seed=0)
     z = fit(dataclasses.replace(TINY, method="zero"), prep, seed=0)
-    equal = np.array_equal(h.history["loss"], z.history["loss"])
-    assert equal == same
+    gap = np.abs(h.history["loss"] - z.history["loss"]).max()
+    # Equal up to float reassociation (the two paths order the matmul differently).
+    assert (gap < 1e-6) == same, gap
 
 
 def test_gil_policy_explores_then_uses_the_actor():

@@ -15,6 +15,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.methods = ("gil", "gil_h", "zero", "mean")
   c.seeds = (0, 1, 2)
   c.steps_per_call = 500              # steps per host call (progress granularity)
+  c.checkpoint_every_call = False     # orbax checkpoint after each host call
   c.train = ml_collections.ConfigDict({
       "hidden": (500, 500),
       "batch_size": 128,
