@@ -6,6 +6,7 @@
     "config": {...},                 # the ConfigDict as a dict
     "dataset": str,
     "data_summary": {...},           # rows per split, missing rates, dropped columns
+    "runs": [{"seed": int, ("mask_seed": int)}],   # what per_seed lists follow
     "methods": {
       METHOD: {                      # gil, gil_h, zero, mean, ...
         "test": {METRIC: {"mean": float, "std": float, "per_seed": [float]}},
@@ -17,7 +18,9 @@
   }
 
 METRIC is ``accuracy``, ``auroc`` and, for binary tasks, ``auprc``, as fractions in
-[0, 1].  ``std`` is the sample standard deviation over seeds (ddof=1; 0 for one seed).
+[0, 1].  ``per_seed`` lists one value per run, in the order of ``runs`` (seeds, or
+mask seeds x seeds when ``config.mask_seeds`` is set); ``std`` is the sample standard
+deviation over those runs (ddof=1; 0 for one run).
 Test metrics are always those of the best-on-validation parameters.
 """
 
@@ -43,10 +46,15 @@ DATASETS: dict[str, Callable[..., data_lib.RawTabular]] = {
 }
 
 
-def load_data(config: ml_collections.ConfigDict) -> data_lib.Prepared:
+def load_data(config: ml_collections.ConfigDict,
+              mask_seed: int | None = None) -> data_lib.Prepared:
+  """The config's dataset, prepared; ``mask_seed`` overrides ``config.data``'s."""
   if config.dataset not in DATASETS:
     raise ValueError(f"unknown dataset {config.dataset!r}; known: {sorted(DATASETS)}")
-  raw = DATASETS[config.dataset](**config.data.to_dict())
+  kwargs = config.data.to_dict()
+  if mask_seed is not None:
+    kwargs["mask_seed"] = mask_seed
+  raw = DATASETS[config.dataset](**kwargs)
   return data_lib.prepare_tabular(
       raw, val_fraction=config.split.val_fraction,
       test_fraction=config.split.test_fraction, split_seed=config.split.split_seed,
@@ -101,18 +109,20 @@ def _progress_logger(method: str, n_runs: int) -> Callable[[dict], None]:
   return log
 
 
-def write_history(workdir: str, method: str, seeds, fits) -> None:
-  """Per-eval history as CSV and TensorBoard event files (one run per seed)."""
+def write_history(workdir: str, method: str, runs: list[dict], fits) -> None:
+  """Per-eval history as CSV and TensorBoard event files (one run per folder)."""
   from tensorboardX import SummaryWriter  # local: only the launcher writes events
   keys = sorted(fits[0].history)
+  cols = list(runs[0])
   with open(os.path.join(workdir, f"history_{method}.csv"), "w") as f:
-    f.write(",".join(["seed"] + keys) + "\n")
-    for seed, fit in zip(seeds, fits):
+    f.write(",".join(cols + keys) + "\n")
+    for run, fit in zip(runs, fits):
       for row in zip(*(fit.history[k] for k in keys)):
-        f.write(",".join([str(seed)] + [f"{float(v):.6g}" for v in row]) + "\n")
-  for seed, fit in zip(seeds, fits):
-    with SummaryWriter(os.path.join(workdir, "tensorboard", method,
-                                    f"seed_{seed}")) as writer:
+        f.write(",".join([str(run[c]) for c in cols]
+                         + [f"{float(v):.6g}" for v in row]) + "\n")
+  for run, fit in zip(runs, fits):
+    name = "_".join(f"{c}_{run[c]}" for c in cols)
+    with SummaryWriter(os.path.join(workdir, "tensorboard", method, name)) as writer:
       for i, step in enumerate(fit.history["step"]):
         for k in keys:
           if k != "step":
@@ -128,18 +138,28 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, resume: bool = False
   checkpointed under ``workdir/checkpoints/METHOD`` and ``resume`` continues it.
   """
   os.makedirs(workdir, exist_ok=True)
-  prepared = load_data(config)
-  s = prepared.summary
+  mask_seeds = list(config.mask_seeds)
+  if mask_seeds:
+    # One dataset per mask seed; every method sees the same masks.  All runs of a
+    # method (mask seeds x seeds) share shapes and train as one vmapped program.
+    per_mask = {m: load_data(config, m) for m in mask_seeds}
+    runs = [{"mask_seed": m, "seed": s} for m in mask_seeds for s in config.seeds]
+    prepared = [per_mask[r["mask_seed"]] for r in runs]
+    s = per_mask[mask_seeds[0]].summary
+  else:
+    runs = [{"seed": s} for s in config.seeds]
+    prepared = load_data(config)
+    s = prepared.summary
   logging.info("data %s: rows %s, features %d, missing rate %s, all-missing rows %s, "
                "dropped columns %s", config.dataset, s["rows"], s["features"],
                {k: round(v, 4) for k, v in s["missing_rate"].items()},
                s["all_missing_rows"], s["dropped_columns"])
   results = {"config": config.to_dict(), "dataset": config.dataset,
-             "data_summary": s, "methods": {}}
+             "data_summary": s, "runs": runs, "methods": {}}
   mesh = train_lib.runs_mesh() if jax.local_device_count() > 1 else None
   if mesh is not None:
     logging.info("sharding runs over %d devices", mesh.devices.size)
-  seeds = list(config.seeds)
+  seeds = [r["seed"] for r in runs]
   for method in config.methods:
     tcfg = train_config(config, method)
     start = time.perf_counter()
@@ -151,10 +171,10 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, resume: bool = False
         resume=resume,
         profile_dir=None if profile_dir is None else os.path.join(profile_dir,
                                                                   method))
-    for seed, fit in zip(seeds, fits):
-      logging.info("[%s seed %d] best step %d  val %s  test %s", method, seed,
+    for run, fit in zip(runs, fits):
+      logging.info("[%s %s] best step %d  val %s  test %s", method, run,
                    fit.best_step, fit.val, fit.test)
-    write_history(workdir, method, seeds, fits)
+    write_history(workdir, method, runs, fits)
     results["methods"][method] = {
         "test": summarise([f.test for f in fits]),
         "val": summarise([f.val for f in fits]),

@@ -48,6 +48,29 @@ def test_train_launcher_writes_results_json_and_prints_table(tmp_path):
     assert any(e.startswith("events.out.tfevents") for e in events)
 
 
+def test_mask_seeds_run_as_one_group_and_resume_from_checkpoints(tmp_path):
+  workdir = str(tmp_path / "run")
+  args = ["launch.train", "--config=launch/configs/digits_mcar.py",
+          f"--workdir={workdir}", "--config.seeds=(0,)", "--config.mask_seeds=(3,4)",
+          "--config.methods=('gil_h',)", "--config.train.num_steps=40",
+          "--config.train.eval_every=20", "--config.train.hidden=(16,)",
+          "--config.steps_per_call=20", "--config.checkpoint_every_call=True"]
+  first = _run(args, tmp_path)
+  assert first.returncode == 0, first.stderr[-3000:]
+  with open(os.path.join(workdir, "results.json")) as f:
+    results = json.load(f)
+  assert results["runs"] == [{"mask_seed": 3, "seed": 0}, {"mask_seed": 4, "seed": 0}]
+  per_seed = results["methods"]["gil_h"]["test"]["accuracy"]["per_seed"]
+  assert len(per_seed) == 2 and per_seed[0] != per_seed[1]   # different masks
+  assert sorted(os.listdir(os.path.join(workdir, "checkpoints", "gil_h"))) == [
+      "20", "40"]
+  again = _run(args + ["--resume"], tmp_path)       # all done: restores, no steps
+  assert again.returncode == 0, again.stderr[-3000:]
+  with open(os.path.join(workdir, "results.json")) as f:
+    assert json.load(f)["methods"]["gil_h"]["test"] == results["methods"]["gil_h"][
+        "test"]
+
+
 def test_train_launcher_rejects_unknown_method(tmp_path):
   proc = _run(["launch.train", "--config=launch/configs/digits_mcar.py",
                f"--workdir={tmp_path}", "--config.methods=('knn',)"], tmp_path)

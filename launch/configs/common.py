@@ -14,6 +14,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.drop_all_missing_columns = False
   c.methods = ("gil", "gil_h", "zero", "mean")
   c.seeds = (0, 1, 2)
+  c.mask_seeds = ()                   # if set: one dataset per mask seed (x seeds)
   c.steps_per_call = 500              # steps per host call (progress granularity)
   c.checkpoint_every_call = False     # orbax checkpoint after each host call
   c.train = ml_collections.ConfigDict({
