@@ -35,6 +35,8 @@ import functools
 import json
 import os
 import resource
+import subprocess
+import sys
 import tempfile
 import time
 
@@ -59,7 +61,9 @@ flags.DEFINE_integer("vmap_runs", 8, "Runs in the vmapped timing.")
 flags.DEFINE_integer("vmap_steps", 50, "Steps per timed call in the vmapped timing.")
 flags.DEFINE_integer("check_runs", 8, "Runs (seeds) in the equivalence checks.")
 flags.DEFINE_integer("cpu_devices", 4, "Simulated CPU devices for the sharding "
-                     "check when the backend is the CPU.")
+                     "check when the backend is the CPU (run in a child process).")
+flags.DEFINE_bool("only_checks", False, "Internal: run only the equivalence checks.")
+flags.DEFINE_string("checks_out", None, "Internal: where --only_checks writes.")
 
 
 def _synthetic(rows, d, classes, key):
@@ -75,9 +79,8 @@ def _config(method, steps, capacity):
 
 
 def time_method(method: str, train: Split, val: Split, steps: int, repeats: int,
-                capacity: int, n_runs: int | None = None
-                ) -> tuple[float, dict]:
-  """Median ms per training step of ``method`` in the scanned loop, and XLA's costs.
+                capacity: int, n_runs: int | None = None) -> float:
+  """Median ms per training step of ``method`` in the scanned loop.
 
   With ``n_runs`` the step runs as ``n_runs`` vmapped runs (seeds) in one program.
   """
@@ -93,7 +96,6 @@ def time_method(method: str, train: Split, val: Split, steps: int, repeats: int,
     state = jax.jit(jax.vmap(trainer.init_fn, in_axes=(0, None, 0)))(keys, train, hp)
     run = jax.jit(jax.vmap(functools.partial(trainer.run_fn, num_evals=1),
                            in_axes=(0, None, None)), donate_argnums=0)
-  cost = _cost(run, state, train, val, steps)
   state, _ = run(state, train, val)                       # compile + warm up
   jax.block_until_ready(state)
   times = []
@@ -102,16 +104,30 @@ def time_method(method: str, train: Split, val: Split, steps: int, repeats: int,
     state, hist = run(state, train, val)
     jax.block_until_ready((state, hist))
     times.append(time.perf_counter() - start)
-  return 1e3 * float(np.median(times)) / steps, cost
+  return 1e3 * float(np.median(times)) / steps
 
 
-def _cost(run, state, train, val, steps) -> dict:
-  """XLA's FLOPs and bytes per step for the compiled chunk (validation pass included)."""
+def _cost_of(fn, *args) -> dict:
+  ca = fn.lower(*args).compile().cost_analysis()
+  ca = ca[0] if isinstance(ca, (list, tuple)) else ca
+  return {"flops": float(ca.get("flops", float("nan"))),
+          "bytes": float(ca.get("bytes accessed", float("nan")))}
+
+
+def xla_cost(method: str, train: Split, val: Split, capacity: int) -> dict:
+  """XLA's FLOPs and bytes of one training step.
+
+  XLA's cost analysis counts a loop body once, whatever its trip count, so this
+  compiles a one-step chunk and subtracts the validation pass that ends it.
+  """
   try:
-    ca = run.lower(state, train, val).compile().cost_analysis()
-    ca = ca[0] if isinstance(ca, (list, tuple)) else ca
-    return {"flops_per_step": float(ca.get("flops", float("nan"))) / steps,
-            "bytes_per_step": float(ca.get("bytes accessed", float("nan"))) / steps}
+    trainer = make_trainer(_config(method, 1, capacity), train.x.shape[1], 10)
+    state = trainer.init(jax.random.key(0), train)
+    chunk = _cost_of(jax.jit(functools.partial(trainer.run_fn, num_evals=1)),
+                     state, train, val)
+    evaluation = _cost_of(trainer.predict, state.params, val.x)
+    return {"flops_per_step": chunk["flops"] - evaluation["flops"],
+            "bytes_per_step": chunk["bytes"] - evaluation["bytes"]}
   except Exception as e:  # noqa: BLE001 - cost analysis is best-effort per backend
     return {"error": f"{type(e).__name__}: {e}"}
 
@@ -171,30 +187,46 @@ def equivalence_checks(n_runs: int) -> dict:
   return out
 
 
+def _checks_in_subprocess() -> dict:
+  """Equivalence checks in a child process that simulates ``--cpu_devices`` devices.
+
+  The device count must be fixed before JAX starts, and simulated devices would
+  perturb this process's timings, so the checks run apart.
+  """
+  env = dict(os.environ)
+  env["JAX_NUM_CPU_DEVICES"] = str(FLAGS.cpu_devices)
+  with tempfile.TemporaryDirectory() as tmp:
+    out = os.path.join(tmp, "checks.json")
+    subprocess.run([sys.executable, "-m", "launch.bench", f"--workdir={tmp}",
+                    "--only_checks", f"--check_runs={FLAGS.check_runs}",
+                    f"--checks_out={out}"], env=env, check=True)
+    with open(out) as f:
+      return json.load(f)
+
+
 def main(argv):
   del argv
-  if FLAGS.cpu_devices > 1:
-    # Simulated CPU devices for the sharding check (only the CPU backend is affected,
-    # and it must be set before JAX initialises); timings use device 0 only.
-    jax.config.update("jax_num_cpu_devices", FLAGS.cpu_devices)
+  if FLAGS.only_checks:
+    with open(FLAGS.checks_out, "w") as f:
+      json.dump(equivalence_checks(FLAGS.check_runs), f)
+    return
   os.makedirs(FLAGS.workdir, exist_ok=True)
   train = _synthetic(FLAGS.rows, FLAGS.features, 10, jax.random.key(1))
   val = _synthetic(256, FLAGS.features, 10, jax.random.key(2))
   ms, xla = {}, {}
   for name, method in (("plain_ms", "zero"), ("importance_ms", "gil_h"),
                        ("gil_full_ms", "gil")):
-    ms[name], xla[method] = time_method(method, train, val, FLAGS.steps,
-                                        FLAGS.repeats, FLAGS.replay_capacity)
+    ms[name] = time_method(method, train, val, FLAGS.steps, FLAGS.repeats,
+                           FLAGS.replay_capacity)
     print(f"{name:>14}: {ms[name]:8.3f} ms/step")
-  # Second plain measurement: the spread between the two shows the timing noise.
-  ms["plain_again_ms"], _ = time_method("zero", train, val, FLAGS.steps,
-                                        FLAGS.repeats, FLAGS.replay_capacity)
-  plain = min(ms["plain_ms"], ms["plain_again_ms"])
-  for method, key in (("zero", "plain_ms"), ("gil_h", "importance_ms"),
-                      ("gil", "gil_full_ms")):
+    xla[method] = xla_cost(method, train, val, FLAGS.replay_capacity)
     if "flops_per_step" in xla[method]:
       xla[method]["achieved_gflops"] = (xla[method]["flops_per_step"]
-                                        / (ms[key] * 1e-3) / 1e9)
+                                        / (ms[name] * 1e-3) / 1e9)
+  # Second plain measurement: the spread between the two shows the timing noise.
+  ms["plain_again_ms"] = time_method("zero", train, val, FLAGS.steps, FLAGS.repeats,
+                                     FLAGS.replay_capacity)
+  plain = min(ms["plain_ms"], ms["plain_again_ms"])
   out = dict(ms)
   out.update(
       importance_over_plain=ms["importance_ms"] / plain,
@@ -207,19 +239,22 @@ def main(argv):
       jax_version=jax.__version__)
   print(f"importance/plain: {out['importance_over_plain']:.3f} (target <= 1.15)")
   print(f"gil_full/plain:   {out['gil_full_over_plain']:.3f} (target <= 8)")
-  for method in ("zero", "gil"):
+  for method in ("zero", "gil_h", "gil"):
     print(f"XLA {method}: {xla[method]}")
 
-  one, _ = time_method("gil", train, val, FLAGS.vmap_steps, FLAGS.repeats,
-                       FLAGS.replay_capacity, n_runs=1)
-  many, _ = time_method("gil", train, val, FLAGS.vmap_steps, FLAGS.repeats,
-                        FLAGS.replay_capacity, n_runs=FLAGS.vmap_runs)
+  one = time_method("gil", train, val, FLAGS.vmap_steps, FLAGS.repeats,
+                    FLAGS.replay_capacity, n_runs=1)
+  many = time_method("gil", train, val, FLAGS.vmap_steps, FLAGS.repeats,
+                     FLAGS.replay_capacity, n_runs=FLAGS.vmap_runs)
   key = "vmap8_over_1" + ("_gpu" if jax.default_backend() == "gpu" else "")
   out[key] = many / one
   out.update(vmap_one_run_ms=one, vmap_many_runs_ms=many, vmap_runs=FLAGS.vmap_runs)
   print(f"{key}: {out[key]:.2f} ({FLAGS.vmap_runs} runs {many:.1f} ms/step, "
         f"1 run {one:.1f} ms/step; target <= 8 on CPU, <= 2 on GPU)")
-  out.update(equivalence_checks(FLAGS.check_runs))
+  if jax.default_backend() == "cpu" and FLAGS.cpu_devices > 1:
+    out.update(_checks_in_subprocess())
+  else:
+    out.update(equivalence_checks(FLAGS.check_runs))
   for k in ("vmap8_matches_loop", "sharded_matches_single",
             "resume_matches_uninterrupted"):
     print(f"{k}: {out[k]}")
