@@ -3,6 +3,10 @@
 * ``digits``: scikit-learn's 8x8 digits (1,797 images, 64 pixels, 10 classes), shipped
   inside scikit-learn, so it needs no download: the stand-in for MNIST in the default
   experiment, with simulated MCAR missingness.
+* ``mnist``: MNIST from the local TFDS builder (``data_prep/mnist.py``), 60k training
+  and the official 10k test images as ``(train, test)``, with simulated MCAR missing
+  pixels (paper sec. 4.4).  One mask is drawn over all 70k images, so train and test
+  masks are fixed by the same mask seed.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import numpy as np
 from sklearn.datasets import load_digits as _sk_load_digits
 
 from gil_jax.data import RawTabular
-from gil_jax.missingness import apply_mask, mcar_mask
+from gil_jax.missingness import apply_mask, check_rate, mcar_mask
 
 
 def load_digits(missing_rate: float = 0.5, mask_seed: int = 0) -> RawTabular:
@@ -24,3 +28,32 @@ def load_digits(missing_rate: float = 0.5, mask_seed: int = 0) -> RawTabular:
                     feature_names=tuple(f"pixel_{r}_{c}" for r in range(8)
                                         for c in range(8)),
                     name="digits")
+
+
+def load_mnist(missing_rate: float = 0.5, mask_seed: int = 0,
+               mechanism: str = "mcar", data_dir: str | None = None,
+               manual_dir: str | None = None, tfds_name: str | None = None
+               ) -> tuple[RawTabular, RawTabular]:
+  """MNIST (pixels in [0, 1]) with simulated missing pixels, as ``(train, test)``.
+
+  Args:
+    missing_rate: share of pixels removed, in [0, 1).
+    mask_seed: seed of the mask; the same seed gives every method the same masks.
+    mechanism: ``"mcar"`` (missing completely at random).
+    data_dir, manual_dir, tfds_name: see :func:`data_prep.mnist.load_mnist`.
+  """
+  from data_prep import mnist  # local: importing TFDS costs a second
+  check_rate(missing_rate)
+  if mechanism != "mcar":
+    raise ValueError(f"unknown missingness mechanism {mechanism!r}; use 'mcar'")
+  arrays = mnist.load_mnist(data_dir=data_dir, manual_dir=manual_dir,
+                            tfds_name=tfds_name)
+  x = np.concatenate([arrays["x_train"], arrays["x_test"]])
+  observed = mcar_mask(x.shape, missing_rate, mask_seed)
+  x = apply_mask(x, observed)
+  n = len(arrays["x_train"])
+  names = tuple(f"pixel_{r}_{c}" for r in range(28) for c in range(28))
+  return (RawTabular(x=x[:n], y=arrays["y_train"].astype(np.int32), num_classes=10,
+                     feature_names=names, name="mnist"),
+          RawTabular(x=x[n:], y=arrays["y_test"].astype(np.int32), num_classes=10,
+                     feature_names=names, name="mnist"))

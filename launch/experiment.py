@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from typing import Callable
+from typing import Any, Callable
 
 import jax
 import ml_collections
@@ -41,8 +41,11 @@ from gil_jax import data as data_lib
 from gil_jax import policy as policy_lib
 from gil_jax import train as train_lib
 
-DATASETS: dict[str, Callable[..., data_lib.RawTabular]] = {
+# Loaders return a RawTabular (split into train/val/test by the config) or a
+# (train, test) pair of them (validation carved from train; the given test set kept).
+DATASETS: dict[str, Callable[..., Any]] = {
     "digits": tabular.load_digits,
+    "mnist": tabular.load_mnist,
 }
 
 
@@ -55,8 +58,9 @@ def load_data(config: ml_collections.ConfigDict,
   if mask_seed is not None:
     kwargs["mask_seed"] = mask_seed
   raw = DATASETS[config.dataset](**kwargs)
+  raw, test = raw if isinstance(raw, tuple) else (raw, None)
   return data_lib.prepare_tabular(
-      raw, val_fraction=config.split.val_fraction,
+      raw, test=test, val_fraction=config.split.val_fraction,
       test_fraction=config.split.test_fraction, split_seed=config.split.split_seed,
       scaling=config.scaling, placeholder=config.placeholder,
       drop_all_missing_columns=config.drop_all_missing_columns)

@@ -38,8 +38,10 @@ def main(argv):
     jax.distributed.initialize()
   results = experiment.run(FLAGS.config, FLAGS.workdir, resume=FLAGS.resume,
                            profile_dir=FLAGS.profile_dir)
+  runs = results["runs"]
   print(f"\n{results['dataset']}: test metrics (%) of the best-on-validation "
-        f"parameters, mean +/- std over seeds {tuple(FLAGS.config.seeds)}\n")
+        f"parameters, mean +/- std over {len(runs)} runs "
+        f"({', '.join(sorted(runs[0]))})\n")
   print(experiment.format_table(results))
   print(f"\nwrote {FLAGS.workdir}/results.json")
 
