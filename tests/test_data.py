@@ -158,3 +158,28 @@ def test_missing_data_file_is_a_named_value_error(tmp_path):
     require_file(path)
   with pytest.raises(DataFileNotFoundError):
     require_file(path)
+
+
+def test_separate_test_set_is_kept_and_validation_carved_from_train():
+  raw, test = _raw(n=300, seed=0), _raw(n=50, seed=1)
+  p = prepare_tabular(raw, test=test, val_fraction=0.2)
+  assert p.summary["rows"] == {"train": 240, "val": 60, "test": 50}
+  np.testing.assert_array_equal(p.test.m, ~np.isnan(test.x))
+
+
+MNIST_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                         "..", "shared", "data", "mnist")
+
+
+@pytest.mark.skipif(not os.path.isdir(MNIST_DIR), reason="../shared/data/mnist absent")
+def test_mnist_loader_applies_one_seeded_mcar_mask_to_train_and_test(tmp_path):
+  from data_prep.tabular import load_mnist
+  train, test = load_mnist(0.7, mask_seed=2, data_dir=str(tmp_path))
+  assert train.x.shape == (60000, 784) and test.x.shape == (10000, 784)
+  assert abs(np.isnan(train.x).mean() - 0.7) < 0.005
+  assert abs(np.isnan(test.x).mean() - 0.7) < 0.005
+  assert np.nanmax(train.x) <= 1.0
+  again, _ = load_mnist(0.7, mask_seed=2, data_dir=str(tmp_path))
+  np.testing.assert_array_equal(np.isnan(train.x), np.isnan(again.x))
+  with pytest.raises(ValueError, match="mechanism"):
+    load_mnist(0.5, mechanism="mnar", data_dir=str(tmp_path))
