@@ -42,13 +42,20 @@ def probabilities(schedule: Exploration, step: jax.Array
 
 
 def random_importance(key: jax.Array, shape, sigma: float = 0.2) -> jax.Array:
-  """Entries from a 50/50 mixture of N(0, s^2) and N(1, s^2), each truncated to [0,1]."""
-  k_side, k_val = jax.random.split(key)
-  centre = jax.random.bernoulli(k_side, 0.5, shape).astype(jnp.float32)
-  lower = (0.0 - centre) / sigma
-  upper = (1.0 - centre) / sigma
-  z = jax.random.truncated_normal(k_val, lower, upper, shape, jnp.float32)
-  return jnp.clip(centre + sigma * z, 0.0, 1.0)
+  """Entries from a 50/50 mixture of N(0, s^2) and N(1, s^2), each truncated to [0,1].
+
+  Both components are mirror images: ``d ~ |N(0, s^2)|`` truncated to [0, 1] is the
+  one centred at 0 and ``1 - d`` the one centred at 1.  One uniform draw per entry
+  picks the side (its first bit) and, rescaled, drives the inverse CDF of ``d``,
+  which halves the random numbers the training step generates.
+  """
+  u = jax.random.uniform(key, shape, jnp.float32)
+  low_side = u < 0.5
+  v = jnp.where(low_side, 2.0 * u, 2.0 * u - 1.0)     # again uniform on [0, 1)
+  top = jax.scipy.special.ndtr(1.0 / sigma)             # Phi(1 / sigma)
+  z = jax.scipy.special.ndtri(0.5 + v * (top - 0.5))    # N(0, 1) on [0, 1 / sigma]
+  d = jnp.clip(sigma * z, 0.0, 1.0)
+  return jnp.where(low_side, d, 1.0 - d)
 
 
 def behaviour_action(key: jax.Array, actor_action: jax.Array, mask: jax.Array,

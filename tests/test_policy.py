@@ -44,6 +44,16 @@ def test_random_importance_is_a_bimodal_mixture_on_the_unit_interval():
   assert (np.abs(a - 0.5) < 0.1).mean() < 0.1
 
 
+def test_random_importance_matches_the_truncated_normal_mixture_exactly():
+  from scipy import stats
+  a = np.asarray(policy.random_importance(jax.random.key(3), (100_000,), sigma=0.2))
+  # CDF of the mixture: 0.5 * TN(0, 0.2; [0, 1]) + 0.5 * TN(1, 0.2; [0, 1]).
+  low = stats.truncnorm(0.0, 5.0, loc=0.0, scale=0.2)
+  high = stats.truncnorm(-5.0, 0.0, loc=1.0, scale=0.2)
+  cdf = lambda t: 0.5 * low.cdf(t) + 0.5 * high.cdf(t)
+  assert stats.kstest(a, cdf).pvalue > 1e-3
+
+
 def test_behaviour_action_broadcasts_mode_over_time_axis():
   actor = jnp.zeros((500, 4, 2))
   mask = jnp.ones((500, 4, 2))
