@@ -472,3 +472,22 @@ def split_indices(
     raise ValueError(
         f"protocol must be 'single' or 'five_fold', got {protocol!r}")
   return [stratified_split(labels, 0.1, 0.1, s) for s in seeds]
+
+
+def load_sequences(data_dir: str | os.PathLike | None = None,
+                   manual_dir: str | os.PathLike | None = None,
+                   set_name: str = "set-a"):
+  """The set as :class:`gil_jax.data.RawSequences` (48 hourly bins, NaN = missing).
+
+  Label: in-hospital death.  Split and normalisation are the training code's
+  (:func:`gil_jax.data.prepare_sequences`, observed training values only).
+  """
+  from gil_jax.data import RawSequences, validate_sequences
+  arrays = load_physionet2012(data_dir=data_dir, manual_dir=manual_dir,
+                              set_name=set_name)
+  raw = RawSequences(x=arrays["x"], y=arrays["y"].astype(np.int32),
+                     length=arrays["length"].astype(np.int32), num_classes=2,
+                     feature_names=tuple(arrays["variables"]),
+                     name=f"physionet2012/{set_name}")
+  validate_sequences(raw, m=arrays["m"])
+  return raw

@@ -43,9 +43,23 @@ class RawTabular(NamedTuple):
 
 class Split(NamedTuple):
   """One split, ready for a model: placeholder-filled inputs, mask, labels."""
-  x: np.ndarray  # float32 [n, d], missing entries hold the placeholder
-  m: np.ndarray  # float32 [n, d], 1 = observed, 0 = missing
+  x: np.ndarray  # float32 [n, d] (sequences: [n, T, d]); missing = placeholder
+  m: np.ndarray  # float32, same shape as x: 1 = observed, 0 = missing
   y: np.ndarray  # int32 [n]
+  length: np.ndarray | None = None  # int32 [n] valid steps (sequences only)
+
+
+class RawSequences(NamedTuple):
+  """Sequences as loaded: ``x [N, T, d]`` with NaN for missing, padded to ``T``.
+
+  Steps ``t >= length[i]`` are padding; their values are ignored.
+  """
+  x: np.ndarray
+  y: np.ndarray
+  length: np.ndarray
+  num_classes: int
+  feature_names: tuple[str, ...]
+  name: str
 
 
 class Prepared(NamedTuple):
@@ -247,5 +261,102 @@ def prepare_tabular(raw: RawTabular, *, val_fraction: float = 0.1,
 
 def mean_imputed(split: Split, train_mean: np.ndarray) -> Split:
   """The split with each missing entry replaced by the observed training mean."""
-  x = np.where(split.m > 0, split.x, train_mean[None, :]).astype(np.float32)
+  x = np.where(split.m > 0, split.x, train_mean).astype(np.float32)
   return split._replace(x=x)
+
+
+def validate_sequences(raw: RawSequences, m: np.ndarray | None = None) -> None:
+  """Raises ``ValueError`` naming the first problem with a :class:`RawSequences`.
+
+  Besides the tabular checks (dtype, labels, inf): rank 3, lengths in ``[1, T]``,
+  and, when a mask is given, that it agrees with the NaNs of ``x``.
+  """
+  x, length = np.asarray(raw.x), np.asarray(raw.length)
+  if x.ndim != 3:
+    raise ValueError(f"sequences must have rank 3 [N, T, d], got shape {x.shape}")
+  validate_tabular(x.reshape(x.shape[0], -1), raw.y, raw.num_classes)
+  if len(raw.feature_names) != x.shape[2]:
+    raise ValueError(f"{len(raw.feature_names)} feature names for {x.shape[2]} "
+                     "variables")
+  if length.shape != (x.shape[0],) or not np.issubdtype(length.dtype, np.integer):
+    raise ValueError(f"length must be an integer vector of {x.shape[0]} entries, "
+                     f"got shape {length.shape} and dtype {length.dtype}")
+  if (length < 1).any():
+    raise ValueError(f"{int((length < 1).sum())} sequence(s) of length < 1 "
+                     f"(first at row {int(np.flatnonzero(length < 1)[0])})")
+  if (length > x.shape[1]).any():
+    raise ValueError(f"lengths up to {int(length.max())} exceed the padded axis "
+                     f"T={x.shape[1]}")
+  if m is not None:
+    disagree = (np.asarray(m) > 0) == np.isnan(x)
+    if disagree.any():
+      raise ValueError(f"the mask disagrees with the NaNs of x in "
+                       f"{int(disagree.sum())} entries (mask 1 must mean a value)")
+
+
+def prepare_sequences(raw: RawSequences, *, val_fraction: float = 0.1,
+                      test_fraction: float = 0.1, split_seed: int = 0,
+                      placeholder: float = 0.0,
+                      indices: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+                      ) -> Prepared:
+  """Splits and standardises sequences with statistics of observed training values.
+
+  Args:
+    raw: the sequences (NaN = missing; steps past ``length`` are padding).
+    val_fraction, test_fraction, split_seed: stratified split, as for tables.
+    placeholder: value of missing entries (and of padding) after scaling.
+    indices: explicit ``(train, val, test)`` row indices instead of a seeded split
+      (e.g. one of the fixed splits of a published protocol).
+
+  Returns:
+    A :class:`Prepared` whose splits carry ``length``; ``train_mean`` is 0 (the
+    observed training mean after standardisation), per variable.
+  """
+  validate_sequences(raw)
+  y_all = np.asarray(raw.y, np.int64)
+  if indices is None:
+    indices = stratified_split(y_all, val_fraction, test_fraction, split_seed)
+  names = ("train", "val", "test")
+  for name, idx in zip(names, indices):
+    _check_split(name, y_all[idx], raw.num_classes,
+                 need_all_classes=(name == "train"))
+  x_all = np.asarray(raw.x, np.float64)
+  t = np.arange(x_all.shape[1])
+  valid_all = t[None, :] < np.asarray(raw.length)[:, None]
+  x_all = np.where(valid_all[..., None], x_all, np.nan)     # padding = missing
+  x_train = x_all[indices[0]]
+  observed = ~np.isnan(x_train)
+  empty = np.flatnonzero(~observed.any(axis=(0, 1)))
+  if len(empty):
+    raise ValueError(f"variable(s) never observed in the training split: "
+                     f"{[raw.feature_names[c] for c in empty[:10]]}")
+  with warnings.catch_warnings():
+    warnings.simplefilter("ignore", RuntimeWarning)
+    shift = np.nanmean(x_train, axis=(0, 1))
+    scale = np.nanstd(x_train, axis=(0, 1))
+  scale = np.where(scale > 0, scale, 1.0)
+
+  def finish(idx) -> Split:
+    x = x_all[idx]
+    m = ~np.isnan(x)
+    z = np.where(m, (x - shift) / scale, placeholder)
+    return Split(x=z.astype(np.float32), m=m.astype(np.float32),
+                 y=y_all[idx].astype(np.int32),
+                 length=np.asarray(raw.length)[idx].astype(np.int32))
+
+  splits = dict(zip(names, (finish(i) for i in indices)))
+  summary = {
+      "rows": {k: int(len(v.y)) for k, v in splits.items()},
+      "features": len(raw.feature_names),
+      "steps": int(x_all.shape[1]),
+      "missing_rate": {k: float(1.0 - v.m.sum() / (v.length.sum() * v.m.shape[2]))
+                       for k, v in splits.items()},
+      "positive_rate": {k: float(np.mean(v.y == 1)) for k, v in splits.items()},
+      "all_missing_rows": {k: int((v.m.sum((1, 2)) == 0).sum())
+                           for k, v in splits.items()},
+      "dropped_columns": [],
+  }
+  return Prepared(train=splits["train"], val=splits["val"], test=splits["test"],
+                  num_classes=raw.num_classes,
+                  feature_names=tuple(raw.feature_names),
+                  train_mean=np.zeros(x_all.shape[2], np.float32), summary=summary)

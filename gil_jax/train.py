@@ -49,9 +49,12 @@ from gil_jax import policy as policy_lib
 from gil_jax import replay as replay_lib
 from gil_jax.data import Prepared, Split, mean_imputed
 from gil_jax.importance import importance_weighted_encoder
+from gil_jax import rewards as rewards_lib
 from gil_jax.models import Actor, Critic, MLPPredictor, policy_state
+from gil_jax.sequence import LSTMPredictor, sequence_policy_state
 
-METHODS = ("gil", "gil_h", "zero", "mean")
+METHODS = ("gil", "gil_d", "gil_h", "zero", "mean")
+MODELS = ("mlp", "lstm")
 ENCODER_KERNEL = ("params", "encoder", "kernel")
 
 
@@ -62,6 +65,7 @@ class TrainConfig:
   Defaults follow the paper and the authors' tabular code where they state a value.
   """
   method: str = "gil"
+  model: str = "mlp"                  # "mlp" or "lstm" (hidden[0] = LSTM width)
   hidden: tuple[int, ...] = (500, 500)
   batch_size: int = 128
   num_steps: int = 2000
@@ -81,6 +85,7 @@ class TrainConfig:
   actor_hidden: tuple[int, ...] = (400, 300)
   critic_hidden: tuple[int, ...] = (400, 300)
   exploration: policy_lib.Exploration = policy_lib.Exploration()
+  gil_d_c: float = 5.0                # weight of D in GIL-D's reward (eq. 43)
 
   def __post_init__(self):
     if self.method not in METHODS:
@@ -92,6 +97,11 @@ class TrainConfig:
     if self.num_steps % self.eval_every:
       raise ValueError(f"num_steps ({self.num_steps}) must be a multiple of "
                        f"eval_every ({self.eval_every})")
+    if self.model not in MODELS:
+      raise ValueError(f"unknown model {self.model!r}; choose from {MODELS}")
+    if self.method == "gil_d" and self.batch_size % 4:
+      raise ValueError(f"gil_d needs a batch size divisible by 4 (eq. 43's "
+                       f"quarter-batches), got {self.batch_size}")
     if self.optimizer not in ("adam", "sgd"):
       raise ValueError(f"optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
     if self.selection_metric not in metrics_lib.SELECTION_METRICS:
@@ -113,10 +123,15 @@ class TrainConfig:
 
 
 class Pending(NamedTuple):
-  """The last step's ``(s, a, r)``, waiting for its next state ``s'``."""
+  """The last step's ``(s, a, r)``, waiting for its next state ``s'``.
+
+  For the LSTM every (sample, step) is a transition: ``s`` is ``[B, T, S]``, ``a``
+  ``[B, T, d]``, ``r`` ``[B, T]`` and ``valid`` ``[B, T]`` marks the real steps.
+  """
   s: jax.Array   # [B, state_dim]
   a: jax.Array   # [B, d]
   r: jax.Array   # [B]
+  valid: jax.Array | None = None
 
 
 class PolicyState(NamedTuple):
@@ -180,10 +195,10 @@ class Trainer(NamedTuple):
   donates its state); ``init_fn``/``run_fn`` are the same functions un-jitted, for
   composing with ``vmap`` or your own ``jit``."""
   config: TrainConfig
-  model: MLPPredictor
+  model: Any                      # MLPPredictor or LSTMPredictor
   init: Callable[..., TrainState]
   run: Callable[..., tuple[TrainState, dict]]
-  predict: Callable[[Any, jax.Array], jax.Array]
+  predict: Callable[[Any, Split], jax.Array]   # params, split -> probs
   init_fn: Callable[..., TrainState]
   run_fn: Callable[..., tuple[TrainState, dict]]
 
@@ -232,8 +247,31 @@ def make_trainer(config: TrainConfig, num_features: int,
   Cached by its (hashable) arguments, so repeated runs of one configuration reuse
   the compiled programs.
   """
-  model = MLPPredictor(hidden=tuple(config.hidden), num_classes=num_classes)
-  is_gil = config.method == "gil"
+  is_seq = config.model == "lstm"
+  if is_seq:
+    model = LSTMPredictor(hidden_size=config.hidden[0], num_classes=num_classes)
+  else:
+    model = MLPPredictor(hidden=tuple(config.hidden), num_classes=num_classes)
+  is_gil = config.method in ("gil", "gil_d")
+  balanced = config.method == "gil_d"
+
+  def apply(params, batch: Split, importance=None, probe=None):
+    """``(logits, features)``; features are zeta (MLP) or LSTMFeatures."""
+    if is_seq:
+      return model.apply(params, batch.x, batch.length, importance,
+                         encoder_probe=probe)
+    return model.apply(params, batch.x, importance, encoder_probe=probe)
+
+  def observe(batch: Split, logits, features):
+    """The RL state: per sample (MLP) or per sample and step (LSTM), and validity."""
+    if is_seq:
+      return (sequence_policy_state(batch.x, batch.m, features.c, features.h,
+                                    features.valid), features.valid)
+    return policy_state(batch.x, batch.m, features, jax.nn.softmax(logits)), None
+
+  def summary_features(features):
+    """The per-sample features GIL-D's D term compares (MLP zeta, LSTM last h)."""
+    return features.last_hidden if is_seq else features
 
   def optimizer(hparams: HParams | None) -> optax.GradientTransformation:
     tx = make_optimizer(config, None if hparams is None else hparams.learning_rate)
@@ -251,17 +289,26 @@ def make_trainer(config: TrainConfig, num_features: int,
         gamma=config.gamma, tau=config.tau)
   batch_size = config.batch_size
 
-  def loss_fn(params, x, y, importance):
-    logits, _ = model.apply(params, x, importance)
-    return jnp.mean(metrics_lib.cross_entropy(logits, y))
+  def loss_fn(params, batch, importance):
+    logits, _ = apply(params, batch, importance)
+    return jnp.mean(metrics_lib.cross_entropy(logits, batch.y))
 
   def predictor_update(params, opt_state, batch: Split, importance, hparams):
-    loss, grads = jax.value_and_grad(loss_fn)(params, batch.x, batch.y, importance)
+    loss, grads = jax.value_and_grad(loss_fn)(params, batch, importance)
     updates, opt_state = optimizer(hparams).update(grads, opt_state, params)
     return optax.apply_updates(params, updates), opt_state, loss
 
-  def sample_idx(key, n):
-    return jax.random.randint(key, (batch_size,), 0, n)
+  def sample_idx(key, train: Split):
+    if balanced:   # GIL-D: b / C rows of each class (App. D.1)
+      return rewards_lib.balanced_batch_indices(key, train.y, batch_size,
+                                                num_classes=num_classes)
+    return jax.random.randint(key, (batch_size,), 0, train.x.shape[0])
+
+  def flat(tree):
+    """[B, T, ...] -> [B*T, ...] for the LSTM's per-step transitions."""
+    if not is_seq:
+      return tree
+    return jax.tree.map(lambda v: v.reshape((-1,) + v.shape[2:]), tree)
 
   def init(rng: jax.Array, train: Split, hparams: HParams | None = None
            ) -> TrainState:
@@ -269,21 +316,28 @@ def make_trainer(config: TrainConfig, num_features: int,
     if train.x.shape[-1] != num_features:
       raise ValueError(f"trainer built for {num_features} features, data has "
                        f"{train.x.shape[-1]}")
+    if is_seq != (train.length is not None):
+      raise ValueError(f"model {config.model!r} needs "
+                       f"{'sequences with lengths' if is_seq else 'tabular rows'}; "
+                       f"got data of shape {train.x.shape}")
     if hparams is None:
       hparams = default_hparams(config)
     rng = _typed_key(rng)
     rng, k_model, k_batch, k_rl = jax.random.split(rng, 4)
-    params = model.init(k_model, train.x[:1])
-    batch_idx = sample_idx(k_batch, train.x.shape[0])
+    params = model.init(k_model, *((train.x[:1], train.length[:1]) if is_seq
+                                   else (train.x[:1],)))
+    batch_idx = sample_idx(k_batch, train)
     policy = None
     if is_gil:
       batch = _take(train, batch_idx)
-      logits, zeta = model.apply(params, batch.x)
-      obs = policy_state(batch.x, batch.m, zeta, jax.nn.softmax(logits))
-      ddpg_state = ddpg.init(k_rl, obs[:1], batch.m[:1])
-      pending = Pending(s=obs, a=batch.m, r=jnp.zeros(obs.shape[:1], jnp.float32))
-      example = ddpg_lib.Transition(s=obs[0], a=batch.m[0], r=pending.r[0],
-                                    s_next=obs[0])
+      logits, features = apply(params, batch)
+      obs, valid = observe(batch, logits, features)
+      obs_flat, m_flat = flat(obs), flat(batch.m)
+      ddpg_state = ddpg.init(k_rl, obs_flat[:1], m_flat[:1])
+      pending = Pending(s=obs, a=batch.m, r=jnp.zeros(obs.shape[:-1], jnp.float32),
+                        valid=valid)
+      example = ddpg_lib.Transition(s=obs_flat[0], a=m_flat[0],
+                                    r=jnp.zeros((), jnp.float32), s_next=obs_flat[0])
       policy = PolicyState(ddpg=ddpg_state,
                            replay=replay_lib.init(example, config.replay_capacity),
                            pending=pending)
@@ -301,9 +355,8 @@ def make_trainer(config: TrainConfig, num_features: int,
     params, opt_state, loss = predictor_update(state.params, state.opt_state, batch,
                                                importance, state.hparams)
     state = state._replace(step=state.step + 1, rng=jax.random.key_data(rng),
-                           params=params,
-                           opt_state=opt_state,
-                           batch_idx=sample_idx(k_next, train.x.shape[0]))
+                           params=params, opt_state=opt_state,
+                           batch_idx=sample_idx(k_next, train))
     return state, {"loss": loss}
 
   def gil_step(state: TrainState, train: Split):
@@ -313,20 +366,29 @@ def make_trainer(config: TrainConfig, num_features: int,
     batch = _take(train, state.batch_idx)
 
     # Forward pass of the predictor on the current batch; its features and
-    # prediction form the RL state s = (x, m, zeta, y_hat) (sec. 2.3).
+    # prediction form the RL state s = (x, m, zeta, y_hat) (sec. 2.3; LSTM: per
+    # step, (x_t, m_t, c_t, h_t)).
     def loss_with_probe(params, probe):
-      logits, zeta = model.apply(params, batch.x, encoder_probe=probe)
-      return jnp.mean(metrics_lib.cross_entropy(logits, batch.y)), (logits, zeta)
+      logits, features = apply(params, batch, probe=probe)
+      return (jnp.mean(metrics_lib.cross_entropy(logits, batch.y)),
+              (logits, features))
 
-    probe = jnp.zeros((batch_size, config.hidden[0]), jnp.float32)
-    loss, vjp_fn, (logits, zeta) = jax.vjp(loss_with_probe, state.params, probe,
-                                          has_aux=True)
-    s = policy_state(batch.x, batch.m, zeta, jax.nn.softmax(logits))
+    width = 4 * config.hidden[0] if is_seq else config.hidden[0]
+    probe = jnp.zeros(batch.x.shape[:-1] + (width,), jnp.float32)
+    loss, vjp_fn, (logits, features) = jax.vjp(loss_with_probe, state.params, probe,
+                                              has_aux=True)
+    s, valid = observe(batch, logits, features)
 
     # The previous step's transition is complete now that s' = s is known; store it
-    # and update actor and critic (Alg. 1, line 14 of the previous iteration).
-    replay = replay_lib.add(pol.replay, ddpg_lib.Transition(*pol.pending, s_next=s),
-                            valid=jnp.broadcast_to(state.step > 0, (batch_size,)))
+    # (LSTM: its real steps only) and update actor and critic (Alg. 1, line 14 of
+    # the previous iteration).
+    done = Pending(*pol.pending)
+    keep = jnp.broadcast_to(state.step > 0, done.r.shape)
+    if done.valid is not None:
+      keep = keep & done.valid
+    replay = replay_lib.add(
+        pol.replay, flat(ddpg_lib.Transition(done.s, done.a, done.r, s_next=s)),
+        valid=keep.reshape(-1))
     ddpg_state, rl_metrics = jax.lax.cond(
         replay.size > 0,
         lambda: ddpg.update(pol.ddpg, replay_lib.sample(replay, k_replay,
@@ -341,17 +403,25 @@ def make_trainer(config: TrainConfig, num_features: int,
         k_beh, ddpg.act(ddpg_state.actor, s), batch.m, p2, p3,
         config.exploration.sigma)                                   # eq. (42)
     grads, delta = vjp_fn(jnp.ones((), loss.dtype))
+    x_enc = batch.x if valid is None else jnp.where(valid[..., None], batch.x, 0.0)
     updates, opt_state = optimizer(hp).update(grads, state.opt_state, state.params,
-                                   encoder_inputs=batch.x, encoder_cotangents=delta,
+                                   encoder_inputs=x_enc, encoder_cotangents=delta,
                                    importance=action)               # eq. (4)
     params = optax.apply_updates(state.params, updates)
-    logits_after, _ = model.apply(params, batch.x)
-    reward = -metrics_lib.cross_entropy(logits_after, batch.y)     # after the update
+    logits_after, features_after = apply(params, batch)
+    ce_after = metrics_lib.cross_entropy(logits_after, batch.y)
+    if balanced:                                                    # eq. (43)
+      reward = rewards_lib.gil_d_reward(ce_after, summary_features(features_after),
+                                        batch.y, c=config.gil_d_c)
+    else:
+      reward = -ce_after                                            # after the update
+    if is_seq:   # the sequence's reward goes to each of its steps' transitions
+      reward = jnp.broadcast_to(reward[:, None], s.shape[:2])
     state = state._replace(
         step=state.step + 1, rng=jax.random.key_data(rng), params=params,
-        opt_state=opt_state, batch_idx=sample_idx(k_next, train.x.shape[0]),
+        opt_state=opt_state, batch_idx=sample_idx(k_next, train),
         policy=PolicyState(ddpg=ddpg_state, replay=replay,
-                           pending=Pending(s, action, reward)))
+                           pending=Pending(s, action, reward, valid)))
     return state, {"loss": loss, "reward": reward.mean(),
                    "importance": action.mean(),
                    "actor_share": (mode == policy_lib.ACTOR).mean(),
@@ -363,7 +433,7 @@ def make_trainer(config: TrainConfig, num_features: int,
     def block(state, _):
       state, step_metrics = jax.lax.scan(lambda s, _: step_fn(s, train), state, None,
                                          length=config.eval_every)
-      logits, _ = model.apply(state.params, val.x)
+      logits, _ = apply(state.params, val)
       score = metrics_lib.selection_score(config.selection_metric, logits, val.y)
       # Strictly better only: ties keep the earlier (fewer-step) parameters.
       improved = score > state.best_score
@@ -378,8 +448,8 @@ def make_trainer(config: TrainConfig, num_features: int,
 
     return jax.lax.scan(block, state, None, length=num_evals)
 
-  def predict(params, x):
-    logits, _ = model.apply(params, x)
+  def predict(params, split: Split):
+    logits, _ = apply(params, split)
     return jax.nn.softmax(logits)
 
   return Trainer(config=config, model=model, init=jax.jit(init),
@@ -403,11 +473,12 @@ def _evals_per_call(num_evals: int, target: int) -> int:
   return max(d for d in range(1, target + 1) if num_evals % d == 0)
 
 
-def predict_in_batches(trainer: Trainer, params, x: np.ndarray,
+def predict_in_batches(trainer: Trainer, params, split: Split,
                        batch: int = 8192) -> np.ndarray:
-  """Class probabilities for ``x``, in fixed-size chunks to bound device memory."""
-  out = [np.asarray(trainer.predict(params, jnp.asarray(x[i:i + batch])))
-         for i in range(0, len(x), batch)]
+  """Class probabilities for a split, in fixed-size chunks to bound device memory."""
+  out = [np.asarray(trainer.predict(
+      params, jax.tree.map(lambda v: jnp.asarray(v[i:i + batch]), split)))
+         for i in range(0, len(split.y), batch)]
   return np.concatenate(out, 0)
 
 
@@ -504,7 +575,7 @@ def fit_many(config: TrainConfig, prepared: Prepared | Sequence[Prepared],
     raise ValueError("runs of one group must share data shapes; got "
                      f"{len(shapes)} different ones")
   num_classes = datasets[0].num_classes
-  trainer = make_trainer(config, inputs[0][0].x.shape[1], num_classes)
+  trainer = make_trainer(config, inputs[0][0].x.shape[-1], num_classes)
   if hparams is None:
     hparams = [default_hparams(config)] * n_runs
   if len(hparams) != n_runs:
@@ -591,8 +662,8 @@ def fit_many(config: TrainConfig, prepared: Prepared | Sequence[Prepared],
         params=params, best_step=int(best_step[i]),
         history={k: v[i] for k, v in history.items()},
         val=metrics_lib.classification_metrics(
-            val_i.y, predict_in_batches(trainer, params, val_i.x)),
+            val_i.y, predict_in_batches(trainer, params, val_i)),
         test=metrics_lib.classification_metrics(
-            test_i.y, predict_in_batches(trainer, params, test_i.x)),
+            test_i.y, predict_in_batches(trainer, params, test_i)),
         seconds=seconds))
   return results

@@ -125,7 +125,7 @@ def xla_cost(method: str, train: Split, val: Split, capacity: int) -> dict:
     state = trainer.init(jax.random.key(0), train)
     chunk = _cost_of(jax.jit(functools.partial(trainer.run_fn, num_evals=1)),
                      state, train, val)
-    evaluation = _cost_of(trainer.predict, state.params, val.x)
+    evaluation = _cost_of(trainer.predict, state.params, val)
     return {"flops_per_step": chunk["flops"] - evaluation["flops"],
             "bytes_per_step": chunk["bytes"] - evaluation["bytes"]}
   except Exception as e:  # noqa: BLE001 - cost analysis is best-effort per backend

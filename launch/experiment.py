@@ -6,7 +6,7 @@
     "config": {...},                 # the ConfigDict as a dict
     "dataset": str,
     "data_summary": {...},           # rows per split, missing rates, dropped columns
-    "runs": [{"seed": int, ("mask_seed": int)}],   # what per_seed lists follow
+    "runs": [{"seed": int, ("mask_seed": int), ("split_seed": int)}],  # per_seed order
     "methods": {
       METHOD: {                      # gil, gil_h, zero, mean, ...
         "test": {METRIC: {"mean": float, "std": float, "per_seed": [float]}},
@@ -36,6 +36,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
+from data_prep import physionet2012
 from data_prep import tabular
 from gil_jax import data as data_lib
 from gil_jax import policy as policy_lib
@@ -46,22 +47,30 @@ from gil_jax import train as train_lib
 DATASETS: dict[str, Callable[..., Any]] = {
     "digits": tabular.load_digits,
     "mnist": tabular.load_mnist,
+    "physionet2012": physionet2012.load_sequences,
 }
 
 
-def load_data(config: ml_collections.ConfigDict,
-              mask_seed: int | None = None) -> data_lib.Prepared:
-  """The config's dataset, prepared; ``mask_seed`` overrides ``config.data``'s."""
+def load_data(config: ml_collections.ConfigDict, mask_seed: int | None = None,
+              split_seed: int | None = None) -> data_lib.Prepared:
+  """The config's dataset, prepared; the seeds override the config's when given."""
   if config.dataset not in DATASETS:
     raise ValueError(f"unknown dataset {config.dataset!r}; known: {sorted(DATASETS)}")
   kwargs = config.data.to_dict()
   if mask_seed is not None:
     kwargs["mask_seed"] = mask_seed
+  if split_seed is None:
+    split_seed = config.split.split_seed
   raw = DATASETS[config.dataset](**kwargs)
+  if isinstance(raw, data_lib.RawSequences):
+    return data_lib.prepare_sequences(
+        raw, val_fraction=config.split.val_fraction,
+        test_fraction=config.split.test_fraction, split_seed=split_seed,
+        placeholder=config.placeholder)
   raw, test = raw if isinstance(raw, tuple) else (raw, None)
   return data_lib.prepare_tabular(
       raw, test=test, val_fraction=config.split.val_fraction,
-      test_fraction=config.split.test_fraction, split_seed=config.split.split_seed,
+      test_fraction=config.split.test_fraction, split_seed=split_seed,
       scaling=config.scaling, placeholder=config.placeholder,
       drop_all_missing_columns=config.drop_all_missing_columns)
 
@@ -142,14 +151,17 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, resume: bool = False
   checkpointed under ``workdir/checkpoints/METHOD`` and ``resume`` continues it.
   """
   os.makedirs(workdir, exist_ok=True)
-  mask_seeds = list(config.mask_seeds)
-  if mask_seeds:
-    # One dataset per mask seed; every method sees the same masks.  All runs of a
-    # method (mask seeds x seeds) share shapes and train as one vmapped program.
-    per_mask = {m: load_data(config, m) for m in mask_seeds}
-    runs = [{"mask_seed": m, "seed": s} for m in mask_seeds for s in config.seeds]
-    prepared = [per_mask[r["mask_seed"]] for r in runs]
-    s = per_mask[mask_seeds[0]].summary
+  mask_seeds, split_seeds = list(config.mask_seeds), list(config.split_seeds)
+  if mask_seeds or split_seeds:
+    # One dataset per mask seed / split seed; every method sees the same masks and
+    # splits.  All runs of a method share shapes and train as one vmapped program.
+    variants = [dict(([("mask_seed", m)] if m is not None else [])
+                     + ([("split_seed", p)] if p is not None else []))
+                for m in (mask_seeds or [None]) for p in (split_seeds or [None])]
+    data = [load_data(config, **v) for v in variants]
+    runs = [dict(v, seed=s) for v in variants for s in config.seeds]
+    prepared = [d for d in data for _ in config.seeds]
+    s = data[0].summary
   else:
     runs = [{"seed": s} for s in config.seeds]
     prepared = load_data(config)

@@ -73,7 +73,8 @@ def test_returned_parameters_are_the_best_on_validation():
   best = int(np.argmax(scores))
   assert r.best_step == int(r.history["step"][best])
   trainer = make_trainer(cfg, prep.train.x.shape[1], 2)
-  probs = np.asarray(trainer.predict(r.params, jnp.asarray(prep.val.x)))
+  val = jax.tree.map(jnp.asarray, prep.val)
+  probs = np.asarray(trainer.predict(r.params, val))
   nll = -np.mean(np.log(probs[np.arange(len(prep.val.y)), prep.val.y]))
   np.testing.assert_allclose(-nll, scores[best], rtol=1e-4)
 

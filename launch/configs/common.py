@@ -15,6 +15,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.methods = ("gil", "gil_h", "zero", "mean")
   c.seeds = (0, 1, 2)
   c.mask_seeds = ()                   # if set: one dataset per mask seed (x seeds)
+  c.split_seeds = ()                  # if set: one split per seed (x mask seeds x seeds)
   c.steps_per_call = 500              # steps per host call (progress granularity)
   c.checkpoint_every_call = False     # orbax checkpoint after each host call
   c.train = ml_collections.ConfigDict({
@@ -35,6 +36,8 @@ def base_config() -> ml_collections.ConfigDict:
       "rl_batch_size": 128,
       "actor_hidden": (400, 300),
       "critic_hidden": (400, 300),
+      "model": "mlp",
+      "gil_d_c": 5.0,
   })
   # App. D eq. (42), tabular defaults of the authors' code.
   c.exploration = ml_collections.ConfigDict({

@@ -1,0 +1,76 @@
+"""GIL for sequences (LSTM) and GIL-D, end to end on small problems."""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from gil_jax.data import RawSequences, prepare_sequences, validate_sequences
+from gil_jax.train import TrainConfig, fit, make_trainer
+
+from test_train import TINY, _blobs
+
+SEQ = dataclasses.replace(TINY, model="lstm", hidden=(16,), num_steps=100,
+                          eval_every=20, learning_rate=1e-2, replay_capacity=2048,
+                          selection_metric="auroc")
+
+
+def _sequences(n=300, t=6, d=3, missing=0.4, seed=0):
+  rng = np.random.default_rng(seed)
+  y = (np.arange(n) % 2).astype(np.int32)
+  x = rng.normal(0, 1, (n, t, d)) + 1.0 * y[:, None, None]
+  length = rng.integers(2, t + 1, n).astype(np.int32)
+  x[rng.random(x.shape) < missing] = np.nan
+  x[np.arange(t)[None, :] >= length[:, None]] = 7e3      # padding garbage
+  return RawSequences(x=x.astype(np.float32), y=y, length=length, num_classes=2,
+                      feature_names=("a", "b", "c"), name="toy")
+
+
+@pytest.mark.parametrize("method", ["gil", "gil_d", "gil_h", "zero"])
+def test_lstm_methods_train_end_to_end(method):
+  prep = prepare_sequences(_sequences(), val_fraction=0.2, test_fraction=0.2)
+  r = fit(dataclasses.replace(SEQ, method=method), prep, seed=0)
+  assert np.isfinite(r.history["loss"]).all()
+  assert r.test["auroc"] > 0.8, r.test
+
+
+def test_gil_lstm_stores_only_real_steps_in_replay():
+  prep = prepare_sequences(_sequences(), val_fraction=0.2, test_fraction=0.2)
+  cfg = dataclasses.replace(SEQ, method="gil", num_steps=2, eval_every=1)
+  trainer = make_trainer(cfg, 3, 2)
+  train = jax.tree.map(jnp.asarray, prep.train)
+  val = jax.tree.map(jnp.asarray, prep.val)
+  state = trainer.init(jax.random.key(0), train)
+  first = np.asarray(state.batch_idx)
+  state, _ = trainer.run(state, train, val, num_evals=1)
+  assert int(state.policy.replay.size) == 0        # step 0's transition is pending
+  state, _ = trainer.run(state, train, val, num_evals=1)
+  assert int(state.policy.replay.size) == int(prep.train.length[first].sum())
+
+
+def test_gil_d_trains_mlp_on_balanced_batches():
+  prep = _blobs()
+  r = fit(dataclasses.replace(TINY, method="gil_d"), prep, seed=0)
+  assert r.test["auroc"] > 0.85 and np.isfinite(r.history["reward"]).all()
+
+
+def test_lstm_rejects_tabular_data_and_gil_d_odd_batches():
+  with pytest.raises(ValueError, match="sequences with lengths"):
+    fit(SEQ, _blobs(), seed=0)
+  with pytest.raises(ValueError, match="divisible by 4"):
+    dataclasses.replace(TINY, method="gil_d", batch_size=30)
+
+
+def test_bad_sequences_are_rejected_with_a_named_problem():
+  raw = _sequences(n=20)
+  with pytest.raises(ValueError, match="length < 1"):
+    validate_sequences(raw._replace(length=np.where(np.arange(20) == 3, 0,
+                                                    raw.length).astype(np.int32)))
+  with pytest.raises(ValueError, match="exceed the padded axis"):
+    validate_sequences(raw._replace(length=np.full(20, 9, np.int32)))
+  with pytest.raises(ValueError, match="disagrees with the NaNs"):
+    validate_sequences(raw, m=np.ones(raw.x.shape))
+  with pytest.raises(ValueError, match="rank 3"):
+    validate_sequences(raw._replace(x=raw.x[:, 0]))
