@@ -67,7 +67,7 @@ def load_data(config: ml_collections.ConfigDict, mask_seed: int | None = None,
         raw, val_fraction=config.split.val_fraction,
         test_fraction=config.split.test_fraction, split_seed=split_seed,
         placeholder=config.placeholder)
-  raw, test = raw if isinstance(raw, tuple) else (raw, None)
+  raw, test = (raw, None) if isinstance(raw, data_lib.RawTabular) else raw
   return data_lib.prepare_tabular(
       raw, test=test, val_fraction=config.split.val_fraction,
       test_fraction=config.split.test_fraction, split_seed=split_seed,
