@@ -1,6 +1,7 @@
 """GIL for sequences (LSTM) and GIL-D, end to end on small problems."""
 
 import dataclasses
+import os
 
 import jax
 import jax.numpy as jnp
@@ -74,3 +75,20 @@ def test_bad_sequences_are_rejected_with_a_named_problem():
     validate_sequences(raw, m=np.ones(raw.x.shape))
   with pytest.raises(ValueError, match="rank 3"):
     validate_sequences(raw._replace(x=raw.x[:, 0]))
+
+
+P12_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                       "..", "shared", "data", "physionet2012")
+
+
+@pytest.mark.skipif(not os.path.isdir(P12_DIR),
+                    reason="../shared/data/physionet2012 absent")
+def test_physionet_sequences_prepare_with_observed_statistics(tmp_path):
+  from data_prep.physionet2012 import load_sequences
+  raw = load_sequences(data_dir=str(tmp_path))
+  assert raw.x.shape == (4000, 48, 35) and raw.num_classes == 2
+  prep = prepare_sequences(raw, split_seed=0)
+  assert prep.summary["rows"] == {"train": 3200, "val": 400, "test": 400}
+  obs = prep.train.m > 0
+  np.testing.assert_allclose(prep.train.x[obs].mean(), 0.0, atol=1e-3)
+  assert abs(prep.summary["positive_rate"]["test"] - 0.1385) < 0.01
