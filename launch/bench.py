@@ -53,7 +53,8 @@ from gil_jax.train import (TrainConfig, default_hparams, fit, fit_many, make_tra
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Directory for bench.json.", required=True)
 flags.DEFINE_integer("steps", 200, "Steps per timed host call.")
-flags.DEFINE_integer("repeats", 5, "Timed host calls per variant (median reported).")
+flags.DEFINE_integer("repeats", 7, "Timed host calls per variant, interleaved "
+                     "(median reported).")
 flags.DEFINE_integer("rows", 10_000, "Rows of the synthetic training set.")
 flags.DEFINE_integer("features", 784, "Input width d.")
 flags.DEFINE_integer("replay_capacity", 10_000, "GIL replay buffer size.")
@@ -78,33 +79,47 @@ def _config(method, steps, capacity):
                      num_steps=steps, eval_every=steps, replay_capacity=capacity)
 
 
-def time_method(method: str, train: Split, val: Split, steps: int, repeats: int,
-                capacity: int, n_runs: int | None = None) -> float:
-  """Median ms per training step of ``method`` in the scanned loop.
+class _Timed:
+  """One compiled training program, timed call by call (``steps`` steps a call)."""
 
-  With ``n_runs`` the step runs as ``n_runs`` vmapped runs (seeds) in one program.
-  """
-  cfg = _config(method, steps, capacity)
-  trainer = make_trainer(cfg, train.x.shape[1], 10)
-  if n_runs is None:
-    state = trainer.init(jax.random.key(0), train)
-    run = jax.jit(functools.partial(trainer.run_fn, num_evals=1), donate_argnums=0)
-  else:
-    keys = jax.random.split(jax.random.key(0), n_runs)
-    hp = jax.tree.map(lambda v: jnp.broadcast_to(v, (n_runs,)),
-                      default_hparams(cfg))
-    state = jax.jit(jax.vmap(trainer.init_fn, in_axes=(0, None, 0)))(keys, train, hp)
-    run = jax.jit(jax.vmap(functools.partial(trainer.run_fn, num_evals=1),
-                           in_axes=(0, None, None)), donate_argnums=0)
-  state, _ = run(state, train, val)                       # compile + warm up
-  jax.block_until_ready(state)
-  times = []
-  for _ in range(repeats):
+  def __init__(self, method: str, train: Split, val: Split, steps: int,
+               capacity: int, n_runs: int | None = None):
+    cfg = _config(method, steps, capacity)
+    trainer = make_trainer(cfg, train.x.shape[-1], 10)
+    if n_runs is None:
+      self.state = trainer.init(jax.random.key(0), train)
+      self.run = jax.jit(functools.partial(trainer.run_fn, num_evals=1),
+                         donate_argnums=0)
+    else:
+      keys = jax.random.split(jax.random.key(0), n_runs)
+      hp = jax.tree.map(lambda v: jnp.broadcast_to(v, (n_runs,)),
+                        default_hparams(cfg))
+      self.state = jax.jit(jax.vmap(trainer.init_fn, in_axes=(0, None, 0)))(
+          keys, train, hp)
+      self.run = jax.jit(jax.vmap(functools.partial(trainer.run_fn, num_evals=1),
+                                  in_axes=(0, None, None)), donate_argnums=0)
+    self.train, self.val, self.steps, self.times = train, val, steps, []
+    self.state, _ = self.run(self.state, train, val)        # compile + warm up
+    jax.block_until_ready(self.state)
+
+  def once(self) -> None:
     start = time.perf_counter()
-    state, hist = run(state, train, val)
-    jax.block_until_ready((state, hist))
-    times.append(time.perf_counter() - start)
-  return 1e3 * float(np.median(times)) / steps
+    self.state, hist = self.run(self.state, self.train, self.val)
+    jax.block_until_ready((self.state, hist))
+    self.times.append(time.perf_counter() - start)
+
+  @property
+  def ms_per_step(self) -> float:
+    return 1e3 * float(np.median(self.times)) / self.steps
+
+
+def time_interleaved(programs: dict, repeats: int) -> dict:
+  """Median ms/step of each program, timing them in turns so that a change of load
+  on the machine hits every program alike (the ratios are what we report)."""
+  for _ in range(repeats):
+    for program in programs.values():
+      program.once()
+  return {name: program.ms_per_step for name, program in programs.items()}
 
 
 def _cost_of(fn, *args) -> dict:
@@ -213,20 +228,18 @@ def main(argv):
   os.makedirs(FLAGS.workdir, exist_ok=True)
   train = _synthetic(FLAGS.rows, FLAGS.features, 10, jax.random.key(1))
   val = _synthetic(256, FLAGS.features, 10, jax.random.key(2))
-  ms, xla = {}, {}
-  for name, method in (("plain_ms", "zero"), ("importance_ms", "gil_h"),
-                       ("gil_full_ms", "gil")):
-    ms[name] = time_method(method, train, val, FLAGS.steps, FLAGS.repeats,
-                           FLAGS.replay_capacity)
+  names = {"plain_ms": "zero", "importance_ms": "gil_h", "gil_full_ms": "gil"}
+  ms = time_interleaved(
+      {name: _Timed(method, train, val, FLAGS.steps, FLAGS.replay_capacity)
+       for name, method in names.items()}, FLAGS.repeats)
+  xla = {}
+  for name, method in names.items():
     print(f"{name:>14}: {ms[name]:8.3f} ms/step")
     xla[method] = xla_cost(method, train, val, FLAGS.replay_capacity)
     if "flops_per_step" in xla[method]:
       xla[method]["achieved_gflops"] = (xla[method]["flops_per_step"]
                                         / (ms[name] * 1e-3) / 1e9)
-  # Second plain measurement: the spread between the two shows the timing noise.
-  ms["plain_again_ms"] = time_method("zero", train, val, FLAGS.steps, FLAGS.repeats,
-                                     FLAGS.replay_capacity)
-  plain = min(ms["plain_ms"], ms["plain_again_ms"])
+  plain = ms["plain_ms"]
   out = dict(ms)
   out.update(
       importance_over_plain=ms["importance_ms"] / plain,
@@ -235,17 +248,20 @@ def main(argv):
       device=f"{jax.devices()[0].device_kind} x{jax.device_count()} "
              f"({jax.default_backend()}), {os.cpu_count()} host cores",
       shapes=dict(batch=128, layers=[FLAGS.features, 500, 500, 10],
-                  replay_capacity=FLAGS.replay_capacity, steps_per_call=FLAGS.steps),
+                  replay_capacity=FLAGS.replay_capacity, steps_per_call=FLAGS.steps,
+                  repeats=FLAGS.repeats),
       jax_version=jax.__version__)
   print(f"importance/plain: {out['importance_over_plain']:.3f} (target <= 1.15)")
   print(f"gil_full/plain:   {out['gil_full_over_plain']:.3f} (target <= 8)")
   for method in ("zero", "gil_h", "gil"):
     print(f"XLA {method}: {xla[method]}")
 
-  one = time_method("gil", train, val, FLAGS.vmap_steps, FLAGS.repeats,
-                    FLAGS.replay_capacity, n_runs=1)
-  many = time_method("gil", train, val, FLAGS.vmap_steps, FLAGS.repeats,
-                     FLAGS.replay_capacity, n_runs=FLAGS.vmap_runs)
+  vm = time_interleaved(
+      {"one": _Timed("gil", train, val, FLAGS.vmap_steps, FLAGS.replay_capacity,
+                     n_runs=1),
+       "many": _Timed("gil", train, val, FLAGS.vmap_steps, FLAGS.replay_capacity,
+                      n_runs=FLAGS.vmap_runs)}, FLAGS.repeats)
+  one, many = vm["one"], vm["many"]
   key = "vmap8_over_1" + ("_gpu" if jax.default_backend() == "gpu" else "")
   out[key] = many / one
   out.update(vmap_one_run_ms=one, vmap_many_runs_ms=many, vmap_runs=FLAGS.vmap_runs)

@@ -1,0 +1,12 @@
+"""Baselines of the paper's tables: imputers and the input-space ablation (App. G).
+
+* :mod:`gil_jax.baselines.imputers` — kNN, MICE, missForest-style (scikit-learn) and
+  GAIN (JAX) imputation, fitted on the training split only; ``IMPUTERS`` maps names
+  to a uniform ``(train, val, test, *, seed, **options) -> (train, val, test)``.
+* :mod:`gil_jax.baselines.input_space` — importance applied to the inputs instead of
+  the gradients (App. G, eq. 70).
+"""
+
+from gil_jax.baselines.imputers import IMPUTERS, impute, imputation_mse
+
+__all__ = ["IMPUTERS", "impute", "imputation_mse"]
