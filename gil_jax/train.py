@@ -429,11 +429,31 @@ def make_trainer(config: TrainConfig, num_features: int,
 
   step_fn = gil_step if is_gil else plain_step
 
+  run = make_run(config, step_fn, lambda params, split: apply(params, split)[0])
+
+  def predict(params, split: Split):
+    logits, _ = apply(params, split)
+    return jax.nn.softmax(logits)
+
+  return Trainer(config=config, model=model, init=jax.jit(init),
+                 run=jax.jit(run, static_argnames="num_evals", donate_argnums=0),
+                 predict=jax.jit(predict), init_fn=init, run_fn=run)
+
+
+def make_run(config: TrainConfig, step_fn: Callable, logits_fn: Callable
+             ) -> Callable[..., tuple[TrainState, dict]]:
+  """The on-device training loop around a step function.
+
+  ``run(state, train, val, num_evals)`` scans ``num_evals`` blocks of
+  ``config.eval_every`` calls of ``step_fn(state, train) -> (state, metrics)``; after
+  each block it scores ``logits_fn(params, val)`` on the validation split and keeps
+  the best parameters in the state.  Returns the state and per-block metrics.
+  """
   def run(state: TrainState, train: Split, val: Split, num_evals: int):
     def block(state, _):
       state, step_metrics = jax.lax.scan(lambda s, _: step_fn(s, train), state, None,
                                          length=config.eval_every)
-      logits, _ = apply(state.params, val)
+      logits = logits_fn(state.params, val)
       score = metrics_lib.selection_score(config.selection_metric, logits, val.y)
       # Strictly better only: ties keep the earlier (fewer-step) parameters.
       improved = score > state.best_score
@@ -448,13 +468,7 @@ def make_trainer(config: TrainConfig, num_features: int,
 
     return jax.lax.scan(block, state, None, length=num_evals)
 
-  def predict(params, split: Split):
-    logits, _ = apply(params, split)
-    return jax.nn.softmax(logits)
-
-  return Trainer(config=config, model=model, init=jax.jit(init),
-                 run=jax.jit(run, static_argnames="num_evals", donate_argnums=0),
-                 predict=jax.jit(predict), init_fn=init, run_fn=run)
+  return run
 
 
 class FitResult(NamedTuple):

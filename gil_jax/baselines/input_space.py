@@ -39,7 +39,7 @@ import optax
 from gil_jax import metrics as metrics_lib
 from gil_jax.data import Split
 from gil_jax.models import Actor, MLPPredictor
-from gil_jax.train import (HParams, TrainConfig, Trainer, TrainState,
+from gil_jax.train import (HParams, TrainConfig, Trainer, TrainState, make_run,
                            default_hparams, make_optimizer)
 
 
@@ -188,23 +188,8 @@ def make_input_space_trainer(config: TrainConfig, num_features: int,
                            batch_idx=sample_idx(k_next, train.x.shape[0]))
     return state, {"loss": loss, "importance": jnp.mean(h)}
 
-  def run(state: TrainState, train: Split, val: Split, num_evals: int):
-    def block(state, _):
-      state, step_metrics = jax.lax.scan(lambda s, _: step(s, train), state, None,
-                                         length=config.eval_every)
-      logits, _, _ = model.apply(state.params, val.x, val.m)
-      score = metrics_lib.selection_score(config.selection_metric, logits, val.y)
-      improved = score > state.best_score  # ties keep the earlier parameters
-      state = state._replace(
-          best_params=jax.tree.map(lambda b, p: jnp.where(improved, p, b),
-                                   state.best_params, state.params),
-          best_score=jnp.where(improved, score, state.best_score),
-          best_step=jnp.where(improved, state.step, state.best_step))
-      out = jax.tree.map(jnp.mean, step_metrics)
-      out.update(val_score=score, step=state.step)
-      return state, out
-
-    return jax.lax.scan(block, state, None, length=num_evals)
+  run = make_run(config, step,
+                 lambda params, split: model.apply(params, split.x, split.m)[0])
 
   def predict(params, split: Split):
     logits, _, _ = model.apply(params, split.x, split.m)
