@@ -158,13 +158,14 @@ class HParams(NamedTuple):
   critic_lr: jax.Array
   p2: jax.Array
   p3: jax.Array
+  gil_d_c: jax.Array   # weight of D in GIL-D's reward
 
 
 def default_hparams(config: TrainConfig, **overrides) -> HParams:
   """The config's hyper-parameters as float32 scalars, with optional overrides."""
   values = dict(learning_rate=config.learning_rate, actor_lr=config.actor_lr,
                 critic_lr=config.critic_lr, p2=config.exploration.p2,
-                p3=config.exploration.p3)
+                p3=config.exploration.p3, gil_d_c=config.gil_d_c)
   unknown = set(overrides) - set(values)
   if unknown:
     raise ValueError(f"unknown hyper-parameters {sorted(unknown)}; "
@@ -412,7 +413,7 @@ def make_trainer(config: TrainConfig, num_features: int,
     ce_after = metrics_lib.cross_entropy(logits_after, batch.y)
     if balanced:                                                    # eq. (43)
       reward = rewards_lib.gil_d_reward(ce_after, summary_features(features_after),
-                                        batch.y, c=config.gil_d_c)
+                                        batch.y, c=hp.gil_d_c)
     else:
       reward = -ce_after                                            # after the update
     if is_seq:   # the sequence's reward goes to each of its steps' transitions

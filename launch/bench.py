@@ -123,10 +123,17 @@ def time_interleaved(programs: dict, repeats: int) -> dict:
 
 
 def _cost_of(fn, *args) -> dict:
-  ca = fn.lower(*args).compile().cost_analysis()
+  compiled = fn.lower(*args).compile()
+  ca = compiled.cost_analysis()
   ca = ca[0] if isinstance(ca, (list, tuple)) else ca
-  return {"flops": float(ca.get("flops", float("nan"))),
-          "bytes": float(ca.get("bytes accessed", float("nan")))}
+  out = {"flops": float(ca.get("flops", float("nan"))),
+         "bytes": float(ca.get("bytes accessed", float("nan")))}
+  mem = compiled.memory_analysis()
+  if mem is not None:
+    out["memory_mb"] = {k: getattr(mem, f"{k}_size_in_bytes") / 2**20
+                        for k in ("argument", "output", "temp", "generated_code")
+                        if hasattr(mem, f"{k}_size_in_bytes")}
+  return out
 
 
 def xla_cost(method: str, train: Split, val: Split, capacity: int) -> dict:
@@ -142,7 +149,8 @@ def xla_cost(method: str, train: Split, val: Split, capacity: int) -> dict:
                      state, train, val)
     evaluation = _cost_of(trainer.predict, state.params, val)
     return {"flops_per_step": chunk["flops"] - evaluation["flops"],
-            "bytes_per_step": chunk["bytes"] - evaluation["bytes"]}
+            "bytes_per_step": chunk["bytes"] - evaluation["bytes"],
+            "compiled_memory_mb": chunk.get("memory_mb")}
   except Exception as e:  # noqa: BLE001 - cost analysis is best-effort per backend
     return {"error": f"{type(e).__name__}: {e}"}
 

@@ -60,6 +60,16 @@ def test_sharded_over_four_devices_matches_one_device():
     _assert_same_run(a, b)
 
 
+def test_vmapped_gil_d_reward_weights_match_single_runs():
+  cfg = dataclasses.replace(CFG, method="gil_d")
+  prep = _blobs()
+  many = fit_many(cfg, prep, [1, 1], hparams=[default_hparams(cfg, gil_d_c=0.0),
+                                              default_hparams(cfg, gil_d_c=20.0)])
+  _assert_same_run(many[0], fit(dataclasses.replace(cfg, gil_d_c=0.0), prep, 1))
+  _assert_same_run(many[1], fit(dataclasses.replace(cfg, gil_d_c=20.0), prep, 1))
+  assert not np.allclose(many[0].history["reward"], many[1].history["reward"])
+
+
 def test_hyperparameter_overrides_are_validated():
   with pytest.raises(ValueError, match="floors"):
     default_hparams(CFG, p2=0.1)
