@@ -30,7 +30,6 @@ the keys above.  Targets on a 2-core CPU: importance_over_plain <= 1.15,
 gil_full_over_plain <= 8.
 """
 
-import dataclasses
 import functools
 import json
 import os

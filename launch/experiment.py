@@ -99,7 +99,7 @@ def format_table(results: dict, split: str = "test") -> str:
   """Method x metric table, ``mean +/- std`` in percent."""
   methods = results["methods"]
   metrics = list(next(iter(methods.values()))[split])
-  header = f"| method | " + " | ".join(metrics) + " | seconds |"
+  header = "| method | " + " | ".join(metrics) + " | seconds |"
   rule = "| --- " * (len(metrics) + 2) + "|"
   rows = [header, rule]
   for name, res in methods.items():

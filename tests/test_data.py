@@ -1,7 +1,6 @@
 """Tabular data path: splits, scaling on observed entries, masks, and every bad input."""
 
 import os
-import warnings
 
 import numpy as np
 import pytest

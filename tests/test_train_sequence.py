@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from gil_jax.data import RawSequences, prepare_sequences, validate_sequences
-from gil_jax.train import TrainConfig, fit, make_trainer
+from gil_jax.train import fit, make_trainer
 
 from test_train import TINY, _blobs
 
