@@ -635,11 +635,13 @@ def fit_many(config: TrainConfig, prepared: Prepared | Sequence[Prepared],
                                     fingerprint=ckpt_lib.fingerprint(
                                         config, seeds, hparams, train, val))
     if resume:
-      restored = manager.restore_latest(state)
+      fresh = state
+      restored = manager.restore_latest(fresh)
       if restored is not None:
+        # The fresh state is the template: restored arrays take its shardings.
         state, chunks = restored
         state = jax.tree.map(lambda like, v: jax.device_put(v, like.sharding),
-                             init_many(put_runs(keys), train, put_runs(hp)), state)
+                             fresh, state)
   done_calls = len(chunks)
   total_calls = config.num_evals // per_call
   for call in range(done_calls, total_calls):
