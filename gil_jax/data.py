@@ -71,6 +71,9 @@ class Prepared(NamedTuple):
   feature_names: tuple[str, ...]
   train_mean: np.ndarray  # [d] mean of observed training entries, after scaling
   summary: dict  # counts for the log: rows, all-missing rows, dropped columns, rates
+  # Sequences: (shift, scale) [d] each, the training statistics that scaled x, so
+  # another set (external validation) can be scaled the same way.
+  scaler: tuple[np.ndarray, np.ndarray] | None = None
 
 
 def require_file(path: str | os.PathLike, what: str = "data file") -> str:
@@ -265,6 +268,61 @@ def mean_imputed(split: Split, train_mean: np.ndarray) -> Split:
   return split._replace(x=x)
 
 
+def carry_forward(split: Split, placeholder: float = 0.0) -> Split:
+  """Sequences with each missing entry set to the variable's last observed value.
+
+  Before a variable's first observation (and on padded steps) the entry is
+  ``placeholder`` (0 = the observed training mean after standardisation).  ``m`` is
+  unchanged, so a model may still be told which entries were carried.
+  """
+  if split.length is None or np.ndim(split.x) != 3:
+    raise ValueError("carry-forward imputation needs sequences [N, T, d] with "
+                     f"lengths; got x of shape {np.shape(split.x)}")
+  x, observed = np.asarray(split.x), np.asarray(split.m) > 0
+  steps = np.arange(x.shape[1])[None, :, None]
+  last = np.maximum.accumulate(np.where(observed, steps, -1), axis=1)
+  carried = np.take_along_axis(x, np.maximum(last, 0), axis=1)
+  valid = steps < np.asarray(split.length)[:, None, None]
+  x = np.where((last >= 0) & valid, carried, placeholder)
+  return split._replace(x=x.astype(np.float32))
+
+
+def with_mask_features(split: Split) -> Split:
+  """``x`` with the mask appended as extra input features (``[..., 2d]``).
+
+  The appended features are always observed (their ``m`` is 1), so a model trained
+  on the result sees *which* entries were missing as well as the filled values.
+  """
+  m = np.asarray(split.m, np.float32)
+  return split._replace(
+      x=np.concatenate([np.asarray(split.x, np.float32), m], axis=-1),
+      m=np.concatenate([m, np.ones_like(m)], axis=-1))
+
+
+def scale_sequences(raw: RawSequences, shift: np.ndarray, scale: np.ndarray,
+                    placeholder: float = 0.0,
+                    idx: np.ndarray | None = None) -> Split:
+  """Rows ``idx`` (default all) of ``raw`` as a :class:`Split`, scaled as
+  ``(x - shift) / scale`` on observed entries; missing and padded entries get
+  ``placeholder``.  Used for the splits of :func:`prepare_sequences` and for an
+  external set scored with a trained model's training statistics."""
+  validate_sequences(raw)
+  d = np.shape(raw.x)[2]
+  shift, scale = np.asarray(shift, np.float64), np.asarray(scale, np.float64)
+  if shift.shape != (d,) or scale.shape != (d,):
+    raise ValueError(f"scaler must hold {d} shifts and scales (one per variable), "
+                     f"got shapes {shift.shape} and {scale.shape}")
+  idx = np.arange(len(raw.y)) if idx is None else np.asarray(idx)
+  x = np.asarray(raw.x, np.float64)[idx]
+  length = np.asarray(raw.length)[idx]
+  valid = np.arange(x.shape[1])[None, :] < length[:, None]
+  m = ~np.isnan(x) & valid[..., None]
+  z = np.where(m, (np.where(m, x, 0.0) - shift) / scale, placeholder)
+  return Split(x=z.astype(np.float32), m=m.astype(np.float32),
+               y=np.asarray(raw.y)[idx].astype(np.int32),
+               length=length.astype(np.int32))
+
+
 def validate_sequences(raw: RawSequences, m: np.ndarray | None = None) -> None:
   """Raises ``ValueError`` naming the first problem with a :class:`RawSequences`.
 
@@ -336,15 +394,8 @@ def prepare_sequences(raw: RawSequences, *, val_fraction: float = 0.1,
     scale = np.nanstd(x_train, axis=(0, 1))
   scale = np.where(scale > 0, scale, 1.0)
 
-  def finish(idx) -> Split:
-    x = x_all[idx]
-    m = ~np.isnan(x)
-    z = np.where(m, (x - shift) / scale, placeholder)
-    return Split(x=z.astype(np.float32), m=m.astype(np.float32),
-                 y=y_all[idx].astype(np.int32),
-                 length=np.asarray(raw.length)[idx].astype(np.int32))
-
-  splits = dict(zip(names, (finish(i) for i in indices)))
+  splits = dict(zip(names, (scale_sequences(raw, shift, scale, placeholder, i)
+                            for i in indices)))
   summary = {
       "rows": {k: int(len(v.y)) for k, v in splits.items()},
       "features": len(raw.feature_names),
@@ -359,4 +410,5 @@ def prepare_sequences(raw: RawSequences, *, val_fraction: float = 0.1,
   return Prepared(train=splits["train"], val=splits["val"], test=splits["test"],
                   num_classes=raw.num_classes,
                   feature_names=tuple(raw.feature_names),
-                  train_mean=np.zeros(x_all.shape[2], np.float32), summary=summary)
+                  train_mean=np.zeros(x_all.shape[2], np.float32), summary=summary,
+                  scaler=(shift.astype(np.float32), scale.astype(np.float32)))

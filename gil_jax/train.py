@@ -16,6 +16,10 @@ Methods (``config.method``):
 * ``gil_h``: importance = mask ``m`` (no RL).
 * ``zero``: importance = 1 on placeholder-filled input (plain training).
 * ``mean``: importance = 1 on mean-imputed input (see :func:`method_inputs`).
+* ``gil_d``: GIL with class-balanced batches and the D term in the reward (eq. 43).
+
+Models (``config.model``): ``mlp``, ``lstm`` (encoder = input kernels) and ``grud``
+(GRU-D, a time-series baseline; plain methods only, ``zero`` or ``mean``).
 
 One GIL step (Alg. 1, lines 6-14) for the current batch with state ``s``:
   1. ``a ~ beta(s)`` (eq. 42);
@@ -51,10 +55,12 @@ from gil_jax.data import Prepared, Split, mean_imputed
 from gil_jax.importance import importance_weighted_encoder
 from gil_jax import rewards as rewards_lib
 from gil_jax.models import Actor, Critic, MLPPredictor, policy_state
-from gil_jax.sequence import LSTMPredictor, sequence_policy_state
+from gil_jax.sequence import (GRUD, LSTMPredictor, sequence_policy_state,
+                              time_since_observed)
 
 METHODS = ("gil", "gil_d", "gil_h", "zero", "mean")
-MODELS = ("mlp", "lstm")
+MODELS = ("mlp", "lstm", "grud")
+SEQUENCE_MODELS = ("lstm", "grud")
 ENCODER_KERNEL = ("params", "encoder", "kernel")
 
 
@@ -99,6 +105,9 @@ class TrainConfig:
                        f"eval_every ({self.eval_every})")
     if self.model not in MODELS:
       raise ValueError(f"unknown model {self.model!r}; choose from {MODELS}")
+    if self.model == "grud" and self.method not in ("zero", "mean"):
+      raise ValueError(f"model 'grud' has no importance-weighted encoder; use it "
+                       f"with method 'zero' or 'mean', got {self.method!r}")
     if self.method == "gil_d" and self.batch_size % 4:
       raise ValueError(f"gil_d needs a batch size divisible by 4 (eq. 43's "
                        f"quarter-batches), got {self.batch_size}")
@@ -248,9 +257,11 @@ def make_trainer(config: TrainConfig, num_features: int,
   Cached by its (hashable) arguments, so repeated runs of one configuration reuse
   the compiled programs.
   """
-  is_seq = config.model == "lstm"
-  if is_seq:
+  is_seq = config.model in SEQUENCE_MODELS
+  if config.model == "lstm":
     model = LSTMPredictor(hidden_size=config.hidden[0], num_classes=num_classes)
+  elif config.model == "grud":
+    model = GRUD(hidden_size=config.hidden[0], num_classes=num_classes)
   else:
     model = MLPPredictor(hidden=tuple(config.hidden), num_classes=num_classes)
   is_gil = config.method in ("gil", "gil_d")
@@ -258,6 +269,11 @@ def make_trainer(config: TrainConfig, num_features: int,
 
   def apply(params, batch: Split, importance=None, probe=None):
     """``(logits, features)``; features are zeta (MLP) or LSTMFeatures."""
+    if config.model == "grud":
+      # Standardised data: the observed training mean x_mean is 0 per variable.
+      return model.apply(params, batch.x, batch.m, time_since_observed(batch.m),
+                         batch.length, jnp.zeros(batch.x.shape[-1:], batch.x.dtype)
+                         ), None
     if is_seq:
       return model.apply(params, batch.x, batch.length, importance,
                          encoder_probe=probe)
@@ -325,8 +341,13 @@ def make_trainer(config: TrainConfig, num_features: int,
       hparams = default_hparams(config)
     rng = _typed_key(rng)
     rng, k_model, k_batch, k_rl = jax.random.split(rng, 4)
-    params = model.init(k_model, *((train.x[:1], train.length[:1]) if is_seq
-                                   else (train.x[:1],)))
+    if config.model == "grud":
+      first = _take(train, jnp.arange(1))
+      params = model.init(k_model, first.x, first.m, time_since_observed(first.m),
+                          first.length, jnp.zeros(first.x.shape[-1:], first.x.dtype))
+    else:
+      params = model.init(k_model, *((train.x[:1], train.length[:1]) if is_seq
+                                     else (train.x[:1],)))
     batch_idx = sample_idx(k_batch, train)
     policy = None
     if is_gil:
@@ -480,6 +501,7 @@ class FitResult(NamedTuple):
   val: dict                # metrics_lib.classification_metrics on validation
   test: dict               # ... on test, of the same (best-on-validation) parameters
   seconds: float           # wall time of the whole group of runs it belonged to
+  actor_params: Any = None  # GIL: the policy's actor at the end of training
 
 
 def _evals_per_call(num_evals: int, target: int) -> int:
@@ -543,8 +565,8 @@ def fit_many(config: TrainConfig, prepared: Prepared | Sequence[Prepared],
              progress: Callable[[dict], None] | None = None,
              steps_per_call: int = 500, mesh: jax.sharding.Mesh | None = None,
              checkpoint_dir: str | None = None, resume: bool = False,
-             keep_checkpoints: int = 3, profile_dir: str | None = None
-             ) -> list[FitResult]:
+             keep_checkpoints: int = 3, profile_dir: str | None = None,
+             trainer: Trainer | None = None) -> list[FitResult]:
   """Trains ``len(seeds)`` runs as one vmapped program and scores each.
 
   Runs differ by seed, and optionally by data (a list of ``Prepared`` of equal
@@ -568,6 +590,9 @@ def fit_many(config: TrainConfig, prepared: Prepared | Sequence[Prepared],
     keep_checkpoints: how many checkpoints to keep.
     profile_dir: if set, a ``jax.profiler`` trace of the second host call (the first
       one compiles) is written there.
+    trainer: a :class:`Trainer` to use instead of ``make_trainer(config, ...)``
+      (e.g. a baseline's, such as the App. G input-space ablation); it must have
+      been built for ``config`` and the data's feature and class counts.
 
   Returns:
     One :class:`FitResult` per seed, in order.
@@ -590,7 +615,8 @@ def fit_many(config: TrainConfig, prepared: Prepared | Sequence[Prepared],
     raise ValueError("runs of one group must share data shapes; got "
                      f"{len(shapes)} different ones")
   num_classes = datasets[0].num_classes
-  trainer = make_trainer(config, inputs[0][0].x.shape[-1], num_classes)
+  if trainer is None:
+    trainer = make_trainer(config, inputs[0][0].x.shape[-1], num_classes)
   if hparams is None:
     hparams = [default_hparams(config)] * n_runs
   if len(hparams) != n_runs:
@@ -669,6 +695,8 @@ def fit_many(config: TrainConfig, prepared: Prepared | Sequence[Prepared],
     raise FloatingPointError(
         f"training loss became non-finite (method {config.method}, seeds {bad})")
   best_params = _to_host(state.best_params)
+  actors = (None if state.policy is None
+            else _to_host(state.policy.ddpg.actor))
   best_step = np.asarray(_to_host(state.best_step))
   seconds = time.perf_counter() - start
   results = []
@@ -682,5 +710,7 @@ def fit_many(config: TrainConfig, prepared: Prepared | Sequence[Prepared],
             val_i.y, predict_in_batches(trainer, params, val_i)),
         test=metrics_lib.classification_metrics(
             test_i.y, predict_in_batches(trainer, params, test_i)),
-        seconds=seconds))
+        seconds=seconds,
+        actor_params=(None if actors is None
+                      else jax.tree.map(lambda v: v[i], actors))))
   return results

@@ -12,10 +12,17 @@
         "test": {METRIC: {"mean": float, "std": float, "per_seed": [float]}},
         "val":  {... same ...},
         "best_step": [int],          # step of the best-on-validation parameters
-        "wall_seconds": float        # all seeds of this method, compile included
+                                     # (boosting iterations for hgb)
+        "wall_seconds": float,       # all seeds of this method, compile included
+        "transform_seconds": float   # of which imputation / data transforms
       }
     }
   }
+
+A run's best-on-validation predictor parameters (and, for GIL, the final actor)
+are saved with orbax under ``WORKDIR/models/METHOD`` (one stacked array per leaf,
+runs on the first axis; see :func:`save_models` / :func:`load_models`) for
+``launch.evaluate`` and ``launch.figures``.
 
 METRIC is ``accuracy``, ``auroc`` and, for binary tasks, ``auprc``, as fractions in
 [0, 1].  ``per_seed`` lists one value per run, in the order of ``runs`` (seeds, or
@@ -29,7 +36,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import jax
 import ml_collections
@@ -41,6 +48,9 @@ from data_prep import tabular
 from gil_jax import data as data_lib
 from gil_jax import policy as policy_lib
 from gil_jax import train as train_lib
+from gil_jax.baselines import boosting
+from gil_jax.baselines import imputers
+from gil_jax.baselines import input_space
 
 # Loaders return a RawTabular (split into train/val/test by the config) or a
 # (train, test) pair of them (validation carved from train; the given test set kept).
@@ -49,6 +59,65 @@ DATASETS: dict[str, Callable[..., Any]] = {
     "mnist": tabular.load_mnist,
     "physionet2012": physionet2012.load_sequences,
 }
+
+
+class MethodSpec(NamedTuple):
+  """How the launcher trains a method: data transforms, then a trainer.
+
+  ``transforms`` apply in order to every split of each dataset before training:
+  ``"mean"`` (observed training mean), ``"carry_forward"`` (last observation),
+  ``"mask_features"`` (the mask appended as inputs), or an imputer name of
+  :data:`gil_jax.baselines.IMPUTERS` (fitted on the training split).
+  """
+  trainer_method: str = "zero"     # TrainConfig.method
+  transforms: tuple[str, ...] = ()
+  model: str | None = None         # overrides config.train.model
+  custom: str | None = None        # "input_space" (App. G) or "hgb" (no JAX trainer)
+
+
+METHODS: dict[str, MethodSpec] = {
+    # GIL and its variants, and the trainer's own baselines.
+    "gil": MethodSpec("gil"),
+    "gil_d": MethodSpec("gil_d"),
+    "gil_h": MethodSpec("gil_h"),
+    "zero": MethodSpec("zero"),
+    "mean": MethodSpec("mean"),
+    # Imputation, then the same predictor (tables).
+    "knn": MethodSpec(transforms=("knn",)),
+    "mice": MethodSpec(transforms=("mice",)),
+    "missforest": MethodSpec(transforms=("missforest",)),
+    "gain": MethodSpec(transforms=("gain",)),
+    # Sequences: carry-forward and mask-as-input variants, GRU-D.
+    "carry_forward": MethodSpec(transforms=("carry_forward",)),
+    "mean_mask": MethodSpec(transforms=("mean", "mask_features")),
+    "carry_forward_mask": MethodSpec(transforms=("carry_forward", "mask_features")),
+    "grud": MethodSpec(model="grud"),
+    # App. G ablation; gradient boosting with native NaN handling.
+    "input_space": MethodSpec(custom="input_space"),
+    "hgb": MethodSpec(custom="hgb"),
+}
+
+
+def transform(prepared: data_lib.Prepared, transforms: tuple[str, ...],
+              seed: int = 0, imputer_options: dict | None = None
+              ) -> data_lib.Prepared:
+  """``prepared`` with every split passed through ``transforms`` (MethodSpec)."""
+  for name in transforms:
+    if name in imputers.IMPUTERS:
+      prepared = imputers.impute(prepared, name, seed=seed,
+                                 **(imputer_options or {}).get(name, {}))
+      continue
+    if name == "mean":
+      fn = lambda s: data_lib.mean_imputed(s, prepared.train_mean)
+    elif name == "carry_forward":
+      fn = data_lib.carry_forward
+    elif name == "mask_features":
+      fn = data_lib.with_mask_features
+    else:
+      raise ValueError(f"unknown data transform {name!r}")
+    prepared = prepared._replace(train=fn(prepared.train), val=fn(prepared.val),
+                                 test=fn(prepared.test))
+  return prepared
 
 
 def load_data(config: ml_collections.ConfigDict, mask_seed: int | None = None,
@@ -75,14 +144,67 @@ def load_data(config: ml_collections.ConfigDict, mask_seed: int | None = None,
       drop_all_missing_columns=config.drop_all_missing_columns)
 
 
+def method_spec(method: str) -> MethodSpec:
+  if method not in METHODS:
+    raise ValueError(f"unknown method {method!r}; choose from {sorted(METHODS)}")
+  return METHODS[method]
+
+
 def train_config(config: ml_collections.ConfigDict,
                  method: str) -> train_lib.TrainConfig:
+  """The :class:`TrainConfig` of a launcher method (see :data:`METHODS`)."""
+  spec = method_spec(method)
   kwargs = config.train.to_dict()
   for key in ("hidden", "actor_hidden", "critic_hidden"):
     kwargs[key] = tuple(kwargs[key])
+  if spec.model is not None:
+    kwargs["model"] = spec.model
   return train_lib.TrainConfig(
-      method=method, exploration=policy_lib.Exploration(**config.exploration.to_dict()),
-      **kwargs)
+      method=spec.trainer_method,
+      exploration=policy_lib.Exploration(**config.exploration.to_dict()), **kwargs)
+
+
+def make_trainer(config: ml_collections.ConfigDict, method: str,
+                 num_features: int, num_classes: int) -> train_lib.Trainer:
+  """The trainer of a launcher method (its own for the App. G ablation)."""
+  tcfg = train_config(config, method)
+  if method_spec(method).custom == "input_space":
+    return input_space.make_input_space_trainer(tcfg, num_features, num_classes)
+  return train_lib.make_trainer(tcfg, num_features, num_classes)
+
+
+def save_models(workdir: str, method: str, fits, scalers=None) -> None:
+  """Saves the runs' best parameters (and GIL's actors, scalers) with orbax."""
+  import orbax.checkpoint as ocp  # local: only saving and loading need it
+  tree = {"params": jax.tree.map(lambda *v: np.stack(v), *[f.params for f in fits])}
+  if fits[0].actor_params is not None:
+    tree["actor"] = jax.tree.map(lambda *v: np.stack(v),
+                                 *[f.actor_params for f in fits])
+  if scalers is not None and scalers[0] is not None:
+    tree["scaler"] = {"shift": np.stack([s[0] for s in scalers]),
+                      "scale": np.stack([s[1] for s in scalers])}
+  path = os.path.join(os.path.abspath(workdir), "models", method)
+  with ocp.StandardCheckpointer() as ckptr:
+    ckptr.save(path, tree, force=True)
+
+
+def load_models(workdir: str, method: str) -> dict:
+  """``{"params": ..., ["actor": ...], ["scaler": ...]}``, runs on the first axis."""
+  import orbax.checkpoint as ocp
+  path = os.path.join(os.path.abspath(workdir), "models", method)
+  if not os.path.isdir(path):
+    raise data_lib.DataFileNotFoundError(
+        f"no saved models for method {method!r} in {workdir!r} (expected {path}); "
+        "was the run finished with this version of launch.train?")
+  with ocp.StandardCheckpointer() as ckptr:
+    return jax.tree.map(np.asarray, ckptr.restore(path))
+
+
+def load_results(workdir: str) -> dict:
+  path = data_lib.require_file(os.path.join(workdir, "results.json"),
+                               "results file of a finished run")
+  with open(path) as f:
+    return json.load(f)
 
 
 def summarise(per_seed: list[dict[str, float]]) -> dict:
@@ -177,25 +299,53 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, resume: bool = False
     logging.info("sharding runs over %d devices", mesh.devices.size)
   seeds = [r["seed"] for r in runs]
   for method in config.methods:
-    tcfg = train_config(config, method)
+    method_spec(method)    # unknown names fail before any training
+  imputer_options = config.get("imputer_options", ml_collections.ConfigDict())
+  for method in config.methods:
+    spec = method_spec(method)
     start = time.perf_counter()
-    fits = train_lib.fit_many(
-        tcfg, prepared, seeds, progress=_progress_logger(method, len(seeds)),
-        steps_per_call=config.steps_per_call, mesh=mesh,
-        checkpoint_dir=(os.path.join(os.path.abspath(workdir), "checkpoints", method)
-                        if config.checkpoint_every_call else None),
-        resume=resume,
-        profile_dir=None if profile_dir is None else os.path.join(profile_dir,
-                                                                  method))
+    # Transform each distinct dataset once (runs of one mask seed share it).
+    cache: dict[int, data_lib.Prepared] = {}
+    plist = prepared if isinstance(prepared, list) else [prepared]
+    for p in plist:
+      if id(p) not in cache:
+        cache[id(p)] = transform(p, spec.transforms,
+                                 imputer_options=imputer_options.to_dict())
+    data_m = ([cache[id(p)] for p in plist] if isinstance(prepared, list)
+              else cache[id(prepared)])
+    transform_seconds = time.perf_counter() - start
+    if spec.custom == "hgb":
+      fits = [boosting.fit(p, seed, config.train.selection_metric)
+              for p, seed in zip(data_m if isinstance(data_m, list)
+                                 else [data_m] * len(seeds), seeds)]
+    else:
+      first = data_m[0] if isinstance(data_m, list) else data_m
+      trainer = make_trainer(config, method, first.train.x.shape[-1],
+                             first.num_classes)
+      fits = train_lib.fit_many(
+          trainer.config, data_m, seeds,
+          progress=_progress_logger(method, len(seeds)),
+          steps_per_call=config.steps_per_call, mesh=mesh,
+          checkpoint_dir=(os.path.join(os.path.abspath(workdir), "checkpoints",
+                                       method)
+                          if config.checkpoint_every_call else None),
+          resume=resume,
+          profile_dir=None if profile_dir is None else os.path.join(profile_dir,
+                                                                    method),
+          trainer=trainer)
+      write_history(workdir, method, runs, fits)
+      save_models(workdir, method, fits,
+                  [p.scaler for p in (data_m if isinstance(data_m, list)
+                                      else [data_m] * len(seeds))])
     for run, fit in zip(runs, fits):
       logging.info("[%s %s] best step %d  val %s  test %s", method, run,
                    fit.best_step, fit.val, fit.test)
-    write_history(workdir, method, runs, fits)
     results["methods"][method] = {
         "test": summarise([f.test for f in fits]),
         "val": summarise([f.val for f in fits]),
         "best_step": [f.best_step for f in fits],
         "wall_seconds": time.perf_counter() - start,
+        "transform_seconds": transform_seconds,
     }
     _write_json(results, os.path.join(workdir, "results.json"))
   return results

@@ -7,7 +7,14 @@ histories (``history_METHOD.csv`` and TensorBoard events under ``tensorboard/``)
 method x metric table (test metrics of the best-on-validation parameters, mean +/- std
 over seeds).  Override config fields on the command line, e.g.
 ``--config.seeds='(0,)' --config.train.num_steps=200``.
+
+With ``config.grid`` set (e.g. ``field="data.missing_rate"``, ``settings=(0.5, 0.7,
+0.9)``) one command runs every setting, each in ``WORKDIR/missing_rate_<value>``,
+and writes the combined report (``launch.report``) to ``WORKDIR/report.md`` / ``.csv``.
 """
+
+import copy
+import os
 
 import jax
 from absl import app
@@ -36,14 +43,45 @@ def main(argv):
   logging.set_verbosity(logging.INFO)
   if FLAGS.distributed:
     jax.distributed.initialize()
-  results = experiment.run(FLAGS.config, FLAGS.workdir, resume=FLAGS.resume,
-                           profile_dir=FLAGS.profile_dir)
-  runs = results["runs"]
-  print(f"\n{results['dataset']}: test metrics (%) of the best-on-validation "
-        f"parameters, mean +/- std over {len(runs)} runs "
-        f"({', '.join(sorted(runs[0]))})\n")
-  print(experiment.format_table(results))
-  print(f"\nwrote {FLAGS.workdir}/results.json")
+  config = FLAGS.config
+  settings = grid_settings(config, FLAGS.workdir)
+  for cfg, workdir in settings:
+    results = experiment.run(cfg, workdir, resume=FLAGS.resume,
+                             profile_dir=FLAGS.profile_dir)
+    runs = results["runs"]
+    print(f"\n{results['dataset']} ({workdir}): test metrics (%) of the "
+          f"best-on-validation parameters, mean +/- std over {len(runs)} runs "
+          f"({', '.join(sorted(runs[0]))})\n")
+    print(experiment.format_table(results))
+    print(f"\nwrote {workdir}/results.json")
+  if len(settings) > 1:
+    from launch import report  # local: only grids write the combined report
+    report.write_report([os.path.join(w, "results.json") for _, w in settings],
+                        FLAGS.workdir)
+    print(f"wrote {FLAGS.workdir}/report.md and report.csv")
+
+
+def grid_settings(config, workdir: str) -> list:
+  """``[(config, workdir)]``: one per value of ``config.grid``, or the config."""
+  field, values = config.grid.field, tuple(config.grid.settings)
+  if values and not field:
+    raise ValueError("config.grid.settings is set but config.grid.field is empty")
+  if not values:      # no grid (e.g. --config.grid.settings='()' for one setting)
+    return [(config, workdir)]
+  *parents, leaf = field.split(".")
+  out = []
+  for value in values:
+    cfg = copy.deepcopy(config)
+    node = cfg
+    for part in parents:
+      node = node[part]
+    if leaf not in node:
+      raise ValueError(f"config.grid.field {field!r} names no config field")
+    with cfg.unlocked():
+      node[leaf] = value
+      cfg.grid.field, cfg.grid.settings = "", ()
+    out.append((cfg, os.path.join(workdir, f"{leaf}_{value}")))
+  return out
 
 
 if __name__ == "__main__":

@@ -16,6 +16,17 @@ def base_config() -> ml_collections.ConfigDict:
   c.seeds = (0, 1, 2)
   c.mask_seeds = ()                   # if set: one dataset per mask seed (x seeds)
   c.split_seeds = ()                  # if set: one split per seed (x mask seeds x seeds)
+  # One command for a grid: for each value in ``settings``, ``field`` (a dotted config
+  # path, e.g. "data.missing_rate") is set and the experiment runs in
+  # WORKDIR/<last part of field>_<value>; a report over all settings follows.
+  c.grid = ml_collections.ConfigDict({"field": "", "settings": ()})
+  # Options of the imputers (gil_jax.baselines.imputers), bounded for MNIST's size.
+  c.imputer_options = ml_collections.ConfigDict({
+      "knn": {"max_fit_rows": 5000},
+      "mice": {"max_iter": 5, "n_nearest_features": 20, "max_fit_rows": 10000},
+      "missforest": {"max_iter": 3, "max_fit_rows": 5000},
+      "gain": {"num_steps": 10000},
+  })
   c.steps_per_call = 500              # steps per host call (progress granularity)
   c.checkpoint_every_call = False     # orbax checkpoint after each host call
   c.train = ml_collections.ConfigDict({

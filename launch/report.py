@@ -1,0 +1,451 @@
+r"""Tables of one or more ``results.json`` files next to the paper's numbers.
+
+  python -m launch.report \
+      --results=runs/mnist50/results.json,runs/mnist90/results.json \
+      --out=docs/results/mnist [--table=auto|mnist|physionet2012] [--title=...]
+
+Writes ``OUT/report.md`` and ``OUT/report.csv`` and prints the markdown.  Input files
+follow the schema in ``launch/experiment.py``; the paper's numbers come from
+``launch/paper_numbers.py``.
+
+Two layouts (``--table=auto`` picks per file: ``mnist`` for non-binary tasks,
+``physionet2012`` for ``dataset == "physionet2012"`` or any binary task):
+
+* ``mnist``: one table per dataset; rows are methods, columns are missingness
+  settings (``config.data.mechanism``, default ``mcar``, and
+  ``config.data.missing_rate``, e.g. "MCAR 50%"); a cell is the test accuracy
+  ``ours mean ± std (paper mean ± std)`` in percent, std over runs (mask seeds x
+  seeds).  Files with the same setting are merged; a method in several of them is
+  taken from the later file (with a warning).  A second table gives wall seconds per
+  method and setting, totals, and the number of runs.
+* ``physionet2012``: one table per file, titled by its protocol ("protocol (a): one
+  split, seeds ..." or "protocol (b): N stratified splits"); rows are methods,
+  columns accuracy, AUROC, AUPRC (``mean ± std``), the paper's Table 6 values,
+  the median best step and the wall seconds.
+
+Paper numbers are shown only where the dataset is the paper's (``mnist``,
+``physionet2012``).  The CSV is long: one row per file, setting (or protocol), method
+and metric, with columns ``file, setting, method, metric, mean, std, n_runs,
+paper_mean, paper_std``; metrics in percent, plus ``wall_seconds`` and (for the
+binary layout) ``best_step_median`` rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from absl import app, flags, logging
+
+from launch import paper_numbers
+
+# Rows in this order, then any other method in order of first appearance.
+METHOD_ORDER = ("gil", "gil_h", "gil_d", "input_space", "zero", "mean",
+                "carry_forward", "mean_mask", "carry_forward_mask", "knn", "mice",
+                "missforest", "gain", "grud", "hgb")
+METRICS = ("accuracy", "auroc", "auprc")
+METRIC_LABELS = {"accuracy": "accuracy", "auroc": "AUROC", "auprc": "AUPRC"}
+REQUIRED_KEYS = ("config", "dataset", "runs", "methods")
+METHOD_KEYS = ("test", "wall_seconds")
+CSV_FIELDS = ("file", "setting", "method", "metric", "mean", "std", "n_runs",
+              "paper_mean", "paper_std")
+TABLES = ("auto", "mnist", "physionet2012")
+_MECHANISM_ORDER = {"mcar": 0, "mar": 1, "mnar": 2}
+_DASH = "—"
+
+
+@dataclasses.dataclass
+class Report:
+  """A built report: the markdown, the CSV rows (dicts keyed by ``CSV_FIELDS``) and
+  the warnings raised while merging."""
+  markdown: str
+  rows: list[dict[str, Any]]
+  warnings: list[str]
+
+
+def check_results(results: Any, name: str) -> None:
+  """Raises ValueError (TypeError for a wrong JSON type), naming ``name``, unless
+  ``results`` looks like a results.json."""
+  if not isinstance(results, dict):
+    raise TypeError(f"{name}: not a results.json (top level is "
+                     f"{type(results).__name__}, expected an object)")
+  missing = [k for k in REQUIRED_KEYS if k not in results]
+  if missing:
+    raise ValueError(f"{name}: not a results.json (missing keys: "
+                     f"{', '.join(missing)})")
+  if not isinstance(results["methods"], dict):
+    raise TypeError(f"{name}: not a results.json ('methods' is not an object)")
+  for method, res in results["methods"].items():
+    missing = [k for k in METHOD_KEYS if not isinstance(res, dict) or k not in res]
+    if missing:
+      raise ValueError(f"{name}: not a results.json (method {method!r} is missing "
+                       f"keys: {', '.join(missing)})")
+    for metric, summary in res["test"].items():
+      if not isinstance(summary, dict) or not {"mean", "std"} <= set(summary):
+        raise ValueError(f"{name}: not a results.json (method {method!r}, test "
+                         f"metric {metric!r} lacks 'mean'/'std')")
+
+
+def load_results(paths: Sequence[str]) -> list[tuple[str, dict]]:
+  """Reads and checks results files; returns ``(path, results)`` pairs in order."""
+  paths = [p for p in paths if p]
+  if not paths:
+    raise ValueError("no results files given")
+  out = []
+  for path in paths:
+    if not os.path.isfile(path):
+      raise FileNotFoundError(f"results file not found: {path}")
+    with open(path) as f:
+      try:
+        results = json.load(f)
+      except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: not a results.json (invalid JSON: {e})") from e
+    check_results(results, path)
+    out.append((path, results))
+  return out
+
+
+def is_binary(results: dict) -> bool:
+  """Whether the task is binary (AUPRC reported, or a positive rate summarised)."""
+  if "positive_rate" in results.get("data_summary", {}):
+    return True
+  return any("auprc" in res["test"] for res in results["methods"].values())
+
+
+def table_kind(results: dict, table: str = "auto") -> str:
+  """The layout for one file: ``table`` itself unless it is ``auto``."""
+  if table not in TABLES:
+    raise ValueError(f"unknown table {table!r}; choose from {TABLES}")
+  if table != "auto":
+    return table
+  if results["dataset"] == "mnist":
+    return "mnist"
+  if results["dataset"] == "physionet2012" or is_binary(results):
+    return "physionet2012"
+  return "mnist"
+
+
+def ordered_methods(names) -> list[str]:
+  """``names`` (deduplicated) in ``METHOD_ORDER``, then the rest as they came."""
+  seen = list(dict.fromkeys(names))
+  known = [m for m in METHOD_ORDER if m in seen]
+  return known + [m for m in seen if m not in METHOD_ORDER]
+
+
+def setting_of(results: dict) -> tuple[str, str, float | None]:
+  """``(label, mechanism, missing_rate)`` from the file's ``config.data``."""
+  data = results["config"].get("data") or {}
+  mechanism = str(data.get("mechanism") or "mcar").lower()
+  rate = data.get("missing_rate")
+  rate = None if rate is None else float(rate)
+  return paper_numbers.mnist_setting(mechanism, rate), mechanism, rate
+
+
+def n_runs(results: dict, method: str) -> int:
+  """Runs behind a method's numbers: its per-seed list, else the file's runs."""
+  test = results["methods"][method]["test"]
+  for summary in test.values():
+    if "per_seed" in summary:
+      return len(summary["per_seed"])
+  return len(results["runs"])
+
+
+def _pct(v: float | None) -> str:
+  if v is None:
+    return _DASH
+  return "nan" if math.isnan(v) else f"{100 * v:.2f}"
+
+
+def _mean_std(summary: dict | None) -> str:
+  if summary is None:
+    return _DASH
+  return f"{_pct(summary['mean'])} ± {_pct(summary['std'])}"
+
+
+def _round(v: float | None) -> float | str:
+  return "" if v is None else round(float(v), 6)
+
+
+def _metric_rows(name: str, setting: str, method: str, res: dict, runs: int,
+                 paper) -> list[dict[str, Any]]:
+  """CSV rows of one method's test metrics (percent); ``paper(metric)`` gives
+  ``(mean, std)`` or None."""
+  rows = []
+  for metric, summary in res["test"].items():
+    ref = paper(metric)
+    rows.append({"file": name, "setting": setting, "method": method,
+                 "metric": metric, "mean": _round(100 * summary["mean"]),
+                 "std": _round(100 * summary["std"]), "n_runs": runs,
+                 "paper_mean": _round(ref[0] if ref else None),
+                 "paper_std": _round(ref[1] if ref else None)})
+  return rows
+
+
+def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
+  out = {}
+  for k, v in d.items():
+    if isinstance(v, dict):
+      out.update(_flatten(v, f"{prefix}{k}."))
+    else:
+      out[f"{prefix}{k}"] = v
+  return out
+
+
+def _config_differences(a: dict, b: dict) -> list[str]:
+  """Config keys (dotted) that differ, ignoring the method list."""
+  fa, fb = _flatten(a), _flatten(b)
+  return sorted(k for k in set(fa) | set(fb)
+                if k != "methods" and fa.get(k) != fb.get(k))
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+  lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+  lines += ["| " + " | ".join(r) + " |" for r in rows]
+  return lines
+
+
+def mnist_section(files: Sequence[tuple[str, dict]], warnings: list[str]
+                  ) -> tuple[list[str], list[dict[str, Any]]]:
+  """Markdown lines and CSV rows of the settings layout for files of one dataset."""
+  dataset = files[0][1]["dataset"]
+  with_paper = dataset == "mnist"
+  settings: dict[str, dict] = {}
+  for name, results in files:
+    label, mechanism, rate = setting_of(results)
+    s = settings.setdefault(label, {"mechanism": mechanism, "rate": rate,
+                                    "methods": {}, "files": [], "config": None})
+    if s["config"] is not None:
+      diff = _config_differences(s["config"][1], results["config"])
+      if diff:
+        msg = (f"{label}: {name} and {s['config'][0]} differ in config "
+               f"{', '.join(diff)}")
+        warnings.append(msg)
+        logging.warning(msg)
+    else:
+      s["config"] = (name, results["config"])
+    s["files"].append(name)
+    for method in results["methods"]:
+      if method in s["methods"]:
+        msg = (f"{label}: method {method!r} is in {s['methods'][method][0]} and "
+               f"{name}; using {name}")
+        warnings.append(msg)
+        logging.warning(msg)
+      s["methods"][method] = (name, results)
+  labels = sorted(settings, key=lambda k: (
+      _MECHANISM_ORDER.get(settings[k]["mechanism"], len(_MECHANISM_ORDER)),
+      settings[k]["mechanism"], -1.0 if settings[k]["rate"] is None
+      else settings[k]["rate"]))
+  methods = ordered_methods(m for k in labels for m in settings[k]["methods"])
+
+  def paper(method, label):
+    if not with_paper:
+      return None
+    s = settings[label]
+    return paper_numbers.mnist_accuracy(method, s["mechanism"], s["rate"])
+
+  acc_rows, sec_rows, csv_rows = [], [], []
+  for method in methods:
+    acc, secs, total = [method], [method], 0.0
+    for label in labels:
+      entry = settings[label]["methods"].get(method)
+      if entry is None:
+        acc.append(_DASH)
+        secs.append(_DASH)
+        continue
+      name, results = entry
+      res = results["methods"][method]
+      cell = _mean_std(res["test"].get("accuracy"))
+      ref = paper(method, label)
+      if ref is not None:
+        cell += f" ({ref[0]:.2f} ± {ref[1]:.2f})"
+      acc.append(cell)
+      secs.append(f"{res['wall_seconds']:.0f}")
+      total += res["wall_seconds"]
+      runs = n_runs(results, method)
+      csv_rows += _metric_rows(
+          name, label, method, res, runs,
+          lambda metric, m=method, k=label: (paper(m, k) if metric == "accuracy"
+                                             else None))
+      csv_rows.append({"file": name, "setting": label, "method": method,
+                       "metric": "wall_seconds", "mean": _round(res["wall_seconds"]),
+                       "std": "", "n_runs": runs, "paper_mean": "", "paper_std": ""})
+    acc_rows.append(acc)
+    sec_rows.append(secs + [f"{total:.0f}"])
+  totals, runs_row = ["total"], ["runs"]
+  for label in labels:
+    entries = settings[label]["methods"]
+    seconds = sum(r["methods"][m]["wall_seconds"] for m, (_, r) in entries.items())
+    totals.append(f"{seconds:.0f}")
+    counts = list(dict.fromkeys(n_runs(r, m) for m, (_, r) in entries.items()))
+    runs_row.append("/".join(str(c) for c in counts))
+  grand = sum(r["methods"][m]["wall_seconds"] for k in labels
+              for m, (_, r) in settings[k]["methods"].items())
+  sec_rows += [totals + [f"{grand:.0f}"], runs_row + [""]]
+
+  lines = [f"## {dataset}: test accuracy (%)", ""]
+  lines += _table(["method"] + labels, acc_rows)
+  note = ("Test accuracy of the best-on-validation parameters, mean ± std over runs "
+          "(mask seeds x seeds; counts below).")
+  if with_paper:
+    note += (" In parentheses: the paper (Table 3; `gil_d` from Table 5, "
+             "`input_space` from Table 7), which selects checkpoints on the test set; "
+             "its std is converted from the printed x10^-3 subscripts to percentage "
+             "points. "
+             "Any MAR column is compared with the paper's single MAR column.")
+  lines += ["", note, ""]
+  lines += [f"## {dataset}: wall seconds per method (all runs, compile included)", ""]
+  lines += _table(["method"] + labels + ["total"], sec_rows)
+  lines += ["", "Sources: " + "; ".join(
+      f"{k}: {', '.join(f'`{f}`' for f in settings[k]['files'])}" for k in labels), ""]
+  return lines, csv_rows
+
+
+def protocol_of(results: dict) -> tuple[str, str]:
+  """``(title, detail)``: the evaluation protocol of a binary-task file."""
+  config = results["config"]
+  runs = results["runs"]
+  seeds = list(config.get("seeds") or dict.fromkeys(r["seed"] for r in runs))
+  seed_text = ", ".join(str(s) for s in seeds)
+  split_seeds = list(config.get("split_seeds") or [])
+  if split_seeds:
+    title = f"protocol (b): {len(split_seeds)} stratified splits"
+    detail = (f"split seeds {', '.join(str(s) for s in split_seeds)} x seeds "
+              f"{seed_text}: {len(runs)} runs")
+  else:
+    split_seed = (config.get("split") or {}).get("split_seed")
+    title = f"protocol (a): one split, seeds {seed_text}"
+    detail = f"split seed {split_seed}: {len(runs)} runs"
+  return title, detail
+
+
+def binary_section(name: str, results: dict
+                   ) -> tuple[list[str], list[dict[str, Any]]]:
+  """Markdown lines and CSV rows of the per-file layout (binary tasks)."""
+  dataset = results["dataset"]
+  with_paper = dataset == "physionet2012"
+  title, detail = protocol_of(results)
+
+  def paper(method, metric):
+    if not with_paper:
+      return None
+    v = paper_numbers.physionet2012_metric(method, metric)
+    return None if v is None else (v, None)
+
+  header = ["method"] + [METRIC_LABELS[m] for m in METRICS]
+  if with_paper:
+    header += [f"paper {METRIC_LABELS[m]}" for m in METRICS]
+  header += ["best_step (median)", "wall s"]
+  rows, csv_rows = [], []
+  for method in ordered_methods(results["methods"]):
+    res = results["methods"][method]
+    row = [method] + [_mean_std(res["test"].get(m)) for m in METRICS]
+    if with_paper:
+      row += [f"{v:.2f}" if (v := paper_numbers.physionet2012_metric(method, m))
+              is not None else _DASH for m in METRICS]
+    steps = res.get("best_step") or []
+    median = float(np.median(steps)) if steps else None
+    row += [_DASH if median is None else f"{median:g}", f"{res['wall_seconds']:.0f}"]
+    rows.append(row)
+    runs = n_runs(results, method)
+    csv_rows += _metric_rows(name, title, method, res, runs,
+                             lambda metric, m=method: paper(m, metric))
+    for metric, value in (("best_step_median", median),
+                          ("wall_seconds", res["wall_seconds"])):
+      csv_rows.append({"file": name, "setting": title, "method": method,
+                       "metric": metric, "mean": _round(value), "std": "",
+                       "n_runs": runs, "paper_mean": "", "paper_std": ""})
+  lines = [f"## {dataset}, {title}", "", f"`{name}`: {detail}.", ""]
+  lines += _table(header, rows)
+  note = ("Test metrics (%) of the best-on-validation parameters, mean ± std over "
+          "runs.")
+  if with_paper:
+    note += (" Paper: Table 6 (about 12,000 patients, 1024-unit LSTM, one number per "
+             "cell, checkpoints selected on the test set).")
+  summary = results.get("data_summary", {})
+  if "rows" in summary:
+    note += f" Rows: {summary['rows']}."
+  if "positive_rate" in summary:
+    note += (" Positive rate: " + ", ".join(
+        f"{k} {v:.3f}" for k, v in summary["positive_rate"].items()) + ".")
+  lines += ["", note, ""]
+  return lines, csv_rows
+
+
+def build_report(files: Sequence[tuple[str, dict]], table: str = "auto",
+                 title: str | None = None) -> Report:
+  """The report of ``(name, results)`` pairs (see ``load_results``)."""
+  if not files:
+    raise ValueError("no results files given")
+  for name, results in files:
+    check_results(results, name)
+  warnings: list[str] = []
+  by_dataset: dict[str, list[tuple[str, dict]]] = {}
+  binary: list[tuple[str, dict]] = []
+  for name, results in files:
+    if table_kind(results, table) == "mnist":
+      by_dataset.setdefault(results["dataset"], []).append((name, results))
+    else:
+      binary.append((name, results))
+  lines = [f"# {title or 'GIL results against the paper'}", ""]
+  rows: list[dict[str, Any]] = []
+  for group in by_dataset.values():
+    section, section_rows = mnist_section(group, warnings)
+    lines += section
+    rows += section_rows
+  for name, results in binary:
+    section, section_rows = binary_section(name, results)
+    lines += section
+    rows += section_rows
+  if warnings:
+    lines += ["## Warnings", ""] + [f"- {w}" for w in warnings] + [""]
+  return Report("\n".join(lines).rstrip() + "\n", rows, warnings)
+
+
+def write_csv(rows: Sequence[dict[str, Any]], path: str) -> None:
+  with open(path, "w", newline="") as f:
+    writer = csv.DictWriter(f, fieldnames=CSV_FIELDS)
+    writer.writeheader()
+    writer.writerows(rows)
+
+
+def write_report(paths: Sequence[str], out_dir: str, table: str = "auto",
+                 title: str | None = None) -> Report:
+  """Reads ``paths``, writes ``out_dir/report.md`` and ``out_dir/report.csv``."""
+  report = build_report(load_results(paths), table=table, title=title)
+  os.makedirs(out_dir, exist_ok=True)
+  with open(os.path.join(out_dir, "report.md"), "w") as f:
+    f.write(report.markdown)
+  write_csv(report.rows, os.path.join(out_dir, "report.csv"))
+  return report
+
+
+FLAGS = flags.FLAGS
+flags.DEFINE_list("results", None, "Comma-separated results.json files.")
+flags.DEFINE_string("out", None, "Directory for report.md and report.csv.")
+flags.DEFINE_enum("table", "auto", TABLES, "Layout: auto (per file), mnist "
+                  "(settings x methods) or physionet2012 (one table per file).")
+flags.DEFINE_string("title", None, "Title of the markdown report.")
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Too many command-line arguments: {argv[1:]}")
+  try:
+    report = write_report(FLAGS.results or [], FLAGS.out, table=FLAGS.table,
+                          title=FLAGS.title)
+  except (FileNotFoundError, TypeError, ValueError) as e:
+    raise app.UsageError(str(e)) from e
+  print(report.markdown)
+  print(f"wrote {os.path.join(FLAGS.out, 'report.md')} and "
+        f"{os.path.join(FLAGS.out, 'report.csv')}")
+
+
+if __name__ == "__main__":
+  flags.mark_flags_as_required(["results", "out"])
+  app.run(main)

@@ -1,0 +1,239 @@
+"""Tests for launch/report.py and launch/paper_numbers.py on small fake results."""
+
+import csv
+import json
+import os
+
+import pytest
+
+from launch import paper_numbers, report
+
+
+def _summary(values):
+  n = len(values)
+  mean = sum(values) / n
+  std = (sum((v - mean) ** 2 for v in values) / (n - 1)) ** 0.5 if n > 1 else 0.0
+  return {"mean": mean, "std": std, "per_seed": list(values)}
+
+
+def _method(acc, seconds=10.0, auroc=None, auprc=None, best_step=(100, 200, 300)):
+  test = {"accuracy": _summary(acc)}
+  if auroc is not None:
+    test["auroc"] = _summary(auroc)
+  if auprc is not None:
+    test["auprc"] = _summary(auprc)
+  return {"test": test, "val": test, "best_step": list(best_step[:len(acc)]),
+          "wall_seconds": seconds}
+
+
+def _mnist(rate, methods, mechanism=None, mask_seeds=(0, 1), num_steps=100):
+  data = {"missing_rate": rate, "mask_seed": 0}
+  if mechanism is not None:
+    data["mechanism"] = mechanism
+  return {
+      "config": {"dataset": "mnist", "data": data, "methods": list(methods),
+                 "seeds": [0], "mask_seeds": list(mask_seeds), "split_seeds": [],
+                 "train": {"num_steps": num_steps}},
+      "dataset": "mnist",
+      "data_summary": {"rows": {"train": 10, "val": 2, "test": 5}},
+      "runs": [{"mask_seed": m, "seed": 0} for m in mask_seeds],
+      "methods": methods,
+  }
+
+
+def _physionet(split_seeds=()):
+  runs = ([{"split_seed": p, "seed": 0} for p in split_seeds] if split_seeds
+          else [{"seed": s} for s in (0, 1, 2)])
+  n = len(runs)
+  methods = {
+      "zero": _method([0.86] * n, 5.0, [0.80] * n, [0.40] * n),
+      "gil": _method([0.85, 0.87, 0.86][:n], 20.0, [0.81, 0.83, 0.82][:n],
+                     [0.45, 0.47, 0.46][:n]),
+      "grud": _method([0.88] * n, 7.0, [0.84] * n, [0.50] * n),
+  }
+  return {
+      "config": {"dataset": "physionet2012", "data": {"set_name": "set-a"},
+                 "seeds": [0] if split_seeds else [0, 1, 2],
+                 "split_seeds": list(split_seeds), "mask_seeds": [],
+                 "split": {"split_seed": 0}, "methods": list(methods)},
+      "dataset": "physionet2012",
+      "data_summary": {"rows": {"train": 8, "val": 1, "test": 1},
+                       "positive_rate": {"train": 0.14, "val": 0.1, "test": 0.1}},
+      "runs": runs,
+      "methods": methods,
+  }
+
+
+def _write(tmp_path, name, results):
+  path = os.path.join(tmp_path, name)
+  with open(path, "w") as f:
+    json.dump(results, f)
+  return path
+
+
+def _row(markdown, first_cell):
+  for line in markdown.splitlines():
+    if line.startswith(f"| {first_cell} |"):
+      return [c.strip() for c in line.strip("|").split("|")]
+  raise AssertionError(f"no row {first_cell!r} in\n{markdown}")
+
+
+def _read_csv(path):
+  with open(path, newline="") as f:
+    return list(csv.DictReader(f))
+
+
+def test_paper_numbers():
+  assert paper_numbers.mnist_accuracy("gil", "mcar", 0.5) == (96.29, 0.07)
+  assert paper_numbers.mnist_accuracy("zero", None, 0.9) == (76.67, 0.53)
+  assert paper_numbers.mnist_accuracy("gil", "mar", 0.3) == (93.23, 0.03)
+  assert paper_numbers.mnist_accuracy("input_space", "mcar", 0.7) == (93.22, 0.06)
+  assert paper_numbers.mnist_accuracy("mean", "mcar", 0.5) is None
+  assert paper_numbers.mnist_accuracy("gil", "mcar", 0.6) is None
+  assert paper_numbers.physionet2012_metric("gil", "auprc") == 49.19
+  assert paper_numbers.physionet2012_metric("grud", "auroc") is None
+  assert paper_numbers.mnist_setting("mcar", 0.7) == "MCAR 70%"
+  for table in paper_numbers.MNIST_TABLE3.values():
+    assert set(table) <= set(paper_numbers.PAPER_LABELS)
+
+
+def test_mnist_cells_merge_and_csv(tmp_path):
+  a50 = _mnist(0.5, {"zero": _method([0.95, 0.96], 10.0),
+                     "gil": _method([0.96, 0.97], 30.0)})
+  b50 = _mnist(0.5, {"mean": _method([0.94, 0.94], 12.0),
+                     "gil": _method([0.90, 0.92], 40.0)})
+  c90 = _mnist(0.9, {"zero": _method([0.70, 0.72], 11.0),
+                     "gil": _method([0.75, 0.77], 33.0),
+                     "mean": _method([0.71, 0.71], 13.0)})
+  paths = [_write(tmp_path, "c90.json", c90), _write(tmp_path, "a50.json", a50),
+           _write(tmp_path, "b50.json", b50)]
+  out = os.path.join(tmp_path, "out")
+  rep = report.write_report(paths, out, title="fake")
+  md = rep.markdown
+  assert md.startswith("# fake\n")
+  with open(os.path.join(out, "report.md")) as f:
+    assert f.read() == md
+
+  header = _row(md, "method")
+  assert header == ["method", "MCAR 50%", "MCAR 90%"]      # sorted by rate
+  gil = _row(md, "gil")
+  # b50 comes after a50, so its gil wins: 91.00 +- 1.41.
+  assert gil[1] == "91.00 ± 1.41 (96.29 ± 0.07)"
+  assert gil[2] == "76.00 ± 1.41 (78.47 ± 0.39)"
+  zero = _row(md, "zero")
+  assert zero[1] == "95.50 ± 0.71 (95.83 ± 0.17)"
+  mean = _row(md, "mean")
+  assert mean[1] == "94.00 ± 0.00"                        # no paper number
+  # Row order: gil, zero, mean.
+  lines = md.splitlines()
+  assert (lines.index(next(x for x in lines if x.startswith("| gil |")))
+          < lines.index(next(x for x in lines if x.startswith("| zero |")))
+          < lines.index(next(x for x in lines if x.startswith("| mean |"))))
+  assert len(rep.warnings) == 1 and "'gil'" in rep.warnings[0]
+  assert "b50.json" in rep.warnings[0]
+
+  # Seconds table: gil row 40 (50 %, from b50), 33 (90 %), total 73.
+  seconds = [line for line in lines if line.startswith("| gil |")][1]
+  assert [c.strip() for c in seconds.strip("|").split("|")] == ["gil", "40", "33",
+                                                                "73"]
+  assert _row(md, "total") == ["total", "62", "57", "119"]
+  assert _row(md, "runs") == ["runs", "2", "2", ""]
+
+  rows = _read_csv(os.path.join(out, "report.csv"))
+  assert list(rows[0]) == list(report.CSV_FIELDS)
+  acc = {(r["setting"], r["method"]): r for r in rows if r["metric"] == "accuracy"}
+  assert set(acc) == {("MCAR 50%", m) for m in ("gil", "zero", "mean")} | {
+      ("MCAR 90%", m) for m in ("gil", "zero", "mean")}
+  r = acc[("MCAR 50%", "gil")]
+  assert r["file"].endswith("b50.json")
+  assert float(r["mean"]) == pytest.approx(91.0)
+  assert float(r["std"]) == pytest.approx(1.414214, abs=1e-5)
+  assert r["n_runs"] == "2"
+  assert float(r["paper_mean"]) == 96.29 and float(r["paper_std"]) == 0.07
+  assert acc[("MCAR 50%", "mean")]["paper_mean"] == ""
+  wall = [r for r in rows if r["metric"] == "wall_seconds"]
+  assert len(wall) == 6
+
+
+def test_mnist_mar_column_and_config_warning():
+  mcar = _mnist(0.5, {"gil": _method([0.9, 0.9])})
+  mar = _mnist(0.5, {"gil": _method([0.9, 0.9])}, mechanism="mar")
+  other = _mnist(0.5, {"zero": _method([0.9, 0.9])}, num_steps=200)
+  rep = report.build_report([("mar", mar), ("mcar", mcar), ("other", other)])
+  assert _row(rep.markdown, "method") == ["method", "MCAR 50%", "MAR 50%"]
+  assert _row(rep.markdown, "gil")[2] == "90.00 ± 0.00 (93.23 ± 0.03)"
+  assert any("train.num_steps" in w for w in rep.warnings)
+
+
+def test_non_mnist_dataset_has_no_paper_numbers():
+  digits = _mnist(0.5, {"gil": _method([0.9, 0.8])})
+  digits["dataset"] = "digits"
+  rep = report.build_report([("d", digits)])
+  assert "## digits: test accuracy" in rep.markdown
+  assert _row(rep.markdown, "gil")[1] == "85.00 ± 7.07"
+
+
+def test_physionet_protocols(tmp_path):
+  a = _write(tmp_path, "a.json", _physionet())
+  b = _write(tmp_path, "b.json", _physionet(split_seeds=(0, 1, 2)))
+  out = os.path.join(tmp_path, "out")
+  rep = report.write_report([a, b], out)
+  md = rep.markdown
+  assert "## physionet2012, protocol (a): one split, seeds 0, 1, 2" in md
+  assert "## physionet2012, protocol (b): 3 stratified splits" in md
+  header = _row(md, "method")
+  assert header == ["method", "accuracy", "AUROC", "AUPRC", "paper accuracy",
+                    "paper AUROC", "paper AUPRC", "best_step (median)", "wall s"]
+  gil = _row(md, "gil")
+  assert gil == ["gil", "86.00 ± 1.00", "82.00 ± 1.00", "46.00 ± 1.00", "87.45",
+                 "82.20", "49.19", "200", "20"]
+  assert _row(md, "grud")[4:7] == ["—", "—", "—"]
+  # Fixed order: gil before zero before grud.
+  lines = [x.split("|")[1].strip() for x in md.splitlines() if x.startswith("| ")]
+  assert lines[2:5] == ["gil", "zero", "grud"]
+
+  rows = _read_csv(os.path.join(out, "report.csv"))
+  settings = {r["setting"] for r in rows}
+  assert settings == {"protocol (a): one split, seeds 0, 1, 2",
+                      "protocol (b): 3 stratified splits"}
+  r = next(r for r in rows if r["file"] == b and r["method"] == "gil"
+           and r["metric"] == "auroc")
+  assert float(r["mean"]) == pytest.approx(82.0)
+  assert float(r["paper_mean"]) == 82.2 and r["paper_std"] == ""
+  assert r["n_runs"] == "3"
+  med = next(r for r in rows if r["file"] == a and r["method"] == "gil"
+             and r["metric"] == "best_step_median")
+  assert float(med["mean"]) == 200
+
+
+def test_forced_table_and_auto(tmp_path):
+  phys = _physionet()
+  assert report.table_kind(phys) == "physionet2012"
+  assert report.table_kind(_mnist(0.5, {})) == "mnist"
+  rep = report.build_report([("p", phys)], table="mnist")
+  assert "## physionet2012: test accuracy" in rep.markdown
+  with pytest.raises(ValueError, match="unknown table"):
+    report.build_report([("p", phys)], table="bogus")
+
+
+def test_errors(tmp_path):
+  with pytest.raises(ValueError, match="no results files"):
+    report.write_report([], os.path.join(tmp_path, "out"))
+  with pytest.raises(ValueError, match="no results files"):
+    report.build_report([])
+  missing = os.path.join(tmp_path, "nope.json")
+  with pytest.raises(FileNotFoundError, match="nope.json"):
+    report.load_results([missing])
+  bad = _write(tmp_path, "bad.json", {"config": {}, "dataset": "mnist"})
+  with pytest.raises(ValueError, match=r"bad.json: not a results.json .*runs, methods"):
+    report.load_results([bad])
+  bad_method = _mnist(0.5, {"gil": {"test": {}}})
+  with pytest.raises(ValueError, match="'gil' is missing keys: wall_seconds"):
+    report.check_results(bad_method, "x.json")
+  with pytest.raises(TypeError, match="x.json"):
+    report.check_results([1, 2], "x.json")
+  not_json = os.path.join(tmp_path, "t.json")
+  with open(not_json, "w") as f:
+    f.write("{oops")
+  with pytest.raises(ValueError, match="t.json: not a results.json"):
+    report.load_results([not_json])
