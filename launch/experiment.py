@@ -5,6 +5,7 @@
   {
     "config": {...},                 # the ConfigDict as a dict
     "dataset": str,
+    "num_classes": int,
     "data_summary": {...},           # rows per split, missing rates, dropped columns
     "runs": [{"seed": int, ("mask_seed": int), ("split_seed": int)}],  # per_seed order
     "methods": {
@@ -44,6 +45,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
+from data_prep import csv_sequences
 from data_prep import physionet2012
 from data_prep import tabular
 from gil_jax import data as data_lib
@@ -59,7 +61,14 @@ DATASETS: dict[str, Callable[..., Any]] = {
     "digits": tabular.load_digits,
     "mnist": tabular.load_mnist,
     "physionet2012": physionet2012.load_sequences,
+    # Sequences in the GIL authors' CSV layout (data.directory=...), pooled and
+    # split by the config like any other dataset.
+    "csv_sequences": csv_sequences.load_csv_pooled,
 }
+# The loader argument naming a folder of raw files in the dataset's own format
+# (``launch.evaluate --data_dir`` sets it to score a model on another set).
+RAW_DATA_ARG = {"physionet2012": "manual_dir", "mnist": "manual_dir",
+                "csv_sequences": "directory"}
 
 
 class MethodSpec(NamedTuple):
@@ -174,8 +183,9 @@ def make_trainer(config: ml_collections.ConfigDict, method: str,
   return train_lib.make_trainer(tcfg, num_features, num_classes)
 
 
-def save_models(workdir: str, method: str, fits, scalers=None) -> None:
-  """Saves the runs' best parameters (and GIL's actors, scalers) with orbax."""
+def save_models(workdir: str, method: str, fits, scalers=None,
+                train_means=None) -> None:
+  """Saves the runs' best parameters (GIL's actors, data scalers) with orbax."""
   import orbax.checkpoint as ocp  # local: only saving and loading need it
   tree = {"params": jax.tree.map(lambda *v: np.stack(v), *[f.params for f in fits])}
   if fits[0].actor_params is not None:
@@ -184,6 +194,8 @@ def save_models(workdir: str, method: str, fits, scalers=None) -> None:
   if scalers is not None and scalers[0] is not None:
     tree["scaler"] = {"shift": np.stack([s[0] for s in scalers]),
                       "scale": np.stack([s[1] for s in scalers])}
+  if train_means is not None:
+    tree["train_mean"] = np.stack(train_means)
   path = os.path.join(os.path.abspath(workdir), "models", method)
   with ocp.StandardCheckpointer() as ckptr:
     ckptr.save(path, tree, force=True)
@@ -273,6 +285,8 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, resume: bool = False
   when there are several.  With ``config.checkpoint_every_call`` the full state is
   checkpointed under ``workdir/checkpoints/METHOD`` and ``resume`` continues it.
   """
+  for method in config.methods:
+    method_spec(method)    # unknown names fail before any data or training
   os.makedirs(workdir, exist_ok=True)
   mask_seeds, split_seeds = list(config.mask_seeds), list(config.split_seeds)
   if mask_seeds or split_seeds:
@@ -293,14 +307,14 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, resume: bool = False
                "dropped columns %s", config.dataset, s["rows"], s["features"],
                {k: round(v, 4) for k, v in s["missing_rate"].items()},
                s["all_missing_rows"], s["dropped_columns"])
+  num_classes = (data[0] if mask_seeds or split_seeds else prepared).num_classes
   results = {"config": config.to_dict(), "dataset": config.dataset,
-             "data_summary": s, "runs": runs, "methods": {}}
+             "num_classes": num_classes, "data_summary": s, "runs": runs,
+             "methods": {}}
   mesh = train_lib.runs_mesh() if jax.local_device_count() > 1 else None
   if mesh is not None:
     logging.info("sharding runs over %d devices", mesh.devices.size)
   seeds = [r["seed"] for r in runs]
-  for method in config.methods:
-    method_spec(method)    # unknown names fail before any training
   imputer_options = config.get("imputer_options", ml_collections.ConfigDict())
   for method in config.methods:
     spec = method_spec(method)
@@ -336,9 +350,9 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, resume: bool = False
                                                                     method),
           trainer=trainer)
       write_history(workdir, method, runs, fits)
-      save_models(workdir, method, fits,
-                  [p.scaler for p in (data_m if isinstance(data_m, list)
-                                      else [data_m] * len(seeds))])
+      per_run = data_m if isinstance(data_m, list) else [data_m] * len(seeds)
+      save_models(workdir, method, fits, [p.scaler for p in per_run],
+                  [p.train_mean for p in per_run])
     for run, fit in zip(runs, fits):
       logging.info("[%s %s] best step %d  val %s  test %s", method, run,
                    fit.best_step, fit.val, fit.test)
@@ -351,8 +365,31 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, resume: bool = False
     }
     if mse is not None:
       results["methods"][method]["imputation_mse"] = mse
-    _write_json(results, os.path.join(workdir, "results.json"))
+    write_json(results, os.path.join(workdir, "results.json"))
   return results
+
+
+def grid_settings(config, workdir: str) -> list:
+  """``[(config, workdir)]``: one per value of ``config.grid``, or the config."""
+  field, values = config.grid.field, tuple(config.grid.settings)
+  if values and not field:
+    raise ValueError("config.grid.settings is set but config.grid.field is empty")
+  if not values:      # no grid (e.g. --config.grid.settings='()' for one setting)
+    return [(config, workdir)]
+  *parents, leaf = field.split(".")
+  out = []
+  for value in values:
+    cfg = copy.deepcopy(config)
+    node = cfg
+    for part in parents:
+      node = node[part]
+    if leaf not in node:
+      raise ValueError(f"config.grid.field {field!r} names no config field")
+    with cfg.unlocked():
+      node[leaf] = value
+      cfg.grid.field, cfg.grid.settings = "", ()
+    out.append((cfg, os.path.join(workdir, f"{leaf}_{value}")))
+  return out
 
 
 def variants_of(runs: list[dict]) -> list[dict]:
@@ -392,7 +429,7 @@ def _imputation_mse(config, spec: MethodSpec, variants: list[dict], data_m
   return summarise([{"mse": m} for m in per_run])["mse"]
 
 
-def _write_json(obj, path):
+def write_json(obj, path):
   tmp = path + ".tmp"
   with open(tmp, "w") as f:
     json.dump(obj, f, indent=2, default=_json_default)

@@ -426,11 +426,16 @@ def write_report(paths: Sequence[str], out_dir: str, table: str = "auto",
 
 
 FLAGS = flags.FLAGS
-flags.DEFINE_list("results", None, "Comma-separated results.json files.")
-flags.DEFINE_string("out", None, "Directory for report.md and report.csv.")
-flags.DEFINE_enum("table", "auto", TABLES, "Layout: auto (per file), mnist "
-                  "(settings x methods) or physionet2012 (one table per file).")
-flags.DEFINE_string("title", None, "Title of the markdown report.")
+
+
+def define_flags() -> None:
+  """The command-line flags (defined only when run as a script, so that tests
+  can import this module beside other launchers)."""
+  flags.DEFINE_list("results", None, "Comma-separated results.json files.")
+  flags.DEFINE_string("out", None, "Directory for report.md and report.csv.")
+  flags.DEFINE_enum("table", "auto", TABLES, "Layout: auto (per file), mnist "
+                    "(settings x methods) or physionet2012 (one table per file).")
+  flags.DEFINE_string("title", None, "Title of the markdown report.")
 
 
 def main(argv):
@@ -447,5 +452,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   flags.mark_flags_as_required(["results", "out"])
   app.run(main)

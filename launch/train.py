@@ -13,7 +13,6 @@ With ``config.grid`` set (e.g. ``field="data.missing_rate"``, ``settings=(0.5, 0
 and writes the combined report (``launch.report``) to ``WORKDIR/report.md`` / ``.csv``.
 """
 
-import copy
 import os
 
 import jax
@@ -44,7 +43,7 @@ def main(argv):
   if FLAGS.distributed:
     jax.distributed.initialize()
   config = FLAGS.config
-  settings = grid_settings(config, FLAGS.workdir)
+  settings = experiment.grid_settings(config, FLAGS.workdir)
   for cfg, workdir in settings:
     results = experiment.run(cfg, workdir, resume=FLAGS.resume,
                              profile_dir=FLAGS.profile_dir)
@@ -59,29 +58,6 @@ def main(argv):
     report.write_report([os.path.join(w, "results.json") for _, w in settings],
                         FLAGS.workdir)
     print(f"wrote {FLAGS.workdir}/report.md and report.csv")
-
-
-def grid_settings(config, workdir: str) -> list:
-  """``[(config, workdir)]``: one per value of ``config.grid``, or the config."""
-  field, values = config.grid.field, tuple(config.grid.settings)
-  if values and not field:
-    raise ValueError("config.grid.settings is set but config.grid.field is empty")
-  if not values:      # no grid (e.g. --config.grid.settings='()' for one setting)
-    return [(config, workdir)]
-  *parents, leaf = field.split(".")
-  out = []
-  for value in values:
-    cfg = copy.deepcopy(config)
-    node = cfg
-    for part in parents:
-      node = node[part]
-    if leaf not in node:
-      raise ValueError(f"config.grid.field {field!r} names no config field")
-    with cfg.unlocked():
-      node[leaf] = value
-      cfg.grid.field, cfg.grid.settings = "", ()
-    out.append((cfg, os.path.join(workdir, f"{leaf}_{value}")))
-  return out
 
 
 if __name__ == "__main__":
