@@ -15,7 +15,7 @@ import numpy as np
 from sklearn.datasets import load_digits as _sk_load_digits
 
 from gil_jax.data import RawTabular
-from gil_jax.missingness import apply_mask, check_rate, mcar_mask
+from gil_jax.missingness import apply_mask, check_rate, mar_mask, mcar_mask
 
 
 def load_digits(missing_rate: float = 0.5, mask_seed: int = 0) -> RawTabular:
@@ -32,24 +32,37 @@ def load_digits(missing_rate: float = 0.5, mask_seed: int = 0) -> RawTabular:
 
 def load_mnist(missing_rate: float = 0.5, mask_seed: int = 0,
                mechanism: str = "mcar", data_dir: str | None = None,
-               manual_dir: str | None = None, tfds_name: str | None = None
-               ) -> tuple[RawTabular, RawTabular]:
+               manual_dir: str | None = None, tfds_name: str | None = None,
+               mar_observed_fraction: float = 0.5, mar_group_size: int = 28,
+               mar_strength: float = 2.0) -> tuple[RawTabular, RawTabular]:
   """MNIST (pixels in [0, 1]) with simulated missing pixels, as ``(train, test)``.
 
   Args:
     missing_rate: share of pixels removed, in [0, 1).
     mask_seed: seed of the mask; the same seed gives every method the same masks.
-    mechanism: ``"mcar"`` (missing completely at random).
+    mechanism: ``"mcar"`` (missing completely at random) or ``"mar"`` (missing at
+      random, :func:`gil_jax.missingness.mar_mask`: the bottom
+      ``mar_observed_fraction`` of each image is always observed and the chance that
+      each remaining group of ``mar_group_size`` pixels (28 = a pixel row) is missing
+      rises with the observed part's mean brightness, slope ``mar_strength``;
+      ``missing_rate`` is the overall expected rate).
     data_dir, manual_dir, tfds_name: see :func:`data_prep.mnist.load_mnist`.
+    mar_observed_fraction, mar_group_size, mar_strength: the MAR mask's shape.
   """
   from data_prep import mnist  # local: importing TFDS costs a second
   check_rate(missing_rate)
-  if mechanism != "mcar":
-    raise ValueError(f"unknown missingness mechanism {mechanism!r}; use 'mcar'")
+  if mechanism not in ("mcar", "mar"):
+    raise ValueError(f"unknown missingness mechanism {mechanism!r}; use 'mcar' or "
+                     "'mar'")
   arrays = mnist.load_mnist(data_dir=data_dir, manual_dir=manual_dir,
                             tfds_name=tfds_name)
   x = np.concatenate([arrays["x_train"], arrays["x_test"]])
-  observed = mcar_mask(x.shape, missing_rate, mask_seed)
+  if mechanism == "mar" and missing_rate > 0:
+    observed = mar_mask(x, missing_rate, mask_seed,
+                        observed_fraction=mar_observed_fraction,
+                        group_size=mar_group_size, strength=mar_strength)
+  else:
+    observed = mcar_mask(x.shape, missing_rate, mask_seed)
   x = apply_mask(x, observed)
   n = len(arrays["x_train"])
   names = tuple(f"pixel_{r}_{c}" for r in range(28) for c in range(28))

@@ -102,10 +102,10 @@ def evaluate(workdir: str, data_dir: str, *, set_name: str | None = None,
     kwargs["splits"] = tuple(set_name.split(",")) if set_name else ("test",)
     kwargs.pop("set_name", None)
   raw = experiment.DATASETS[dataset](**kwargs)
-  if "num_classes" not in results:
-    raise ValueError(f"{workdir}/results.json lacks 'num_classes'; rerun training "
-                     "with this version of launch.train")
-  num_classes = int(results["num_classes"])
+  # Older results files lack num_classes; the other set's loader knows it.
+  num_classes = int(results.get("num_classes") or (
+      raw[1] if isinstance(raw, tuple) and not hasattr(raw, "_fields")
+      else raw).num_classes)
   methods = list(methods or results["methods"])
   out = {"config": results["config"], "dataset": dataset,
          "external": {"data_dir": os.path.abspath(data_dir), "loader": kwargs},

@@ -90,6 +90,10 @@ METHODS: dict[str, MethodSpec] = {
     "gil": MethodSpec("gil"),
     "gil_d": MethodSpec("gil_d"),
     "gil_h": MethodSpec("gil_h"),
+    # GIL on inputs with the mask appended as features (the policy weighs both):
+    # with placeholder 0 the predictor otherwise cannot tell missing from zero.
+    "gil_mask": MethodSpec("gil", transforms=("mask_features",)),
+    "gil_d_mask": MethodSpec("gil_d", transforms=("mask_features",)),
     "zero": MethodSpec("zero"),
     "mean": MethodSpec("mean"),
     # Imputation, then the same predictor (tables).

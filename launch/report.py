@@ -46,7 +46,8 @@ from absl import app, flags, logging
 from launch import paper_numbers
 
 # Rows in this order, then any other method in order of first appearance.
-METHOD_ORDER = ("gil", "gil_h", "gil_d", "input_space", "zero", "mean",
+METHOD_ORDER = ("gil", "gil_mask", "gil_h", "gil_d", "gil_d_mask", "input_space",
+                "zero", "mean",
                 "carry_forward", "mean_mask", "carry_forward_mask", "knn", "mice",
                 "missforest", "gain", "grud", "hgb")
 METRICS = ("accuracy", "auroc", "auprc")
