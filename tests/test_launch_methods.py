@@ -202,3 +202,16 @@ def test_unknown_method_fails_before_training(tmp_path):
     experiment.run(config, str(tmp_path))
   assert not os.path.exists(os.path.join(str(tmp_path), "results.json"))
   json.dumps(experiment.METHODS["grud"]._asdict())   # specs are plain data
+
+
+def test_csv_sequences_config_needs_a_folder_and_loads_it(tmp_path):
+  from launch.configs import csv_sequences as csv_config
+  with pytest.raises(ValueError, match="CSV folder"):
+    csv_config.get_config()
+  x, y, length = _toy_sequences(n=40)
+  _write_csv_set(str(tmp_path), x, y, length, ["train"] * 30 + ["val"] * 5
+                 + ["test"] * 5)
+  config = csv_config.get_config(str(tmp_path))
+  prepared = experiment.load_data(config)
+  assert prepared.train.x.shape[1:] == (6, 3)
+  assert sum(len(s.y) for s in (prepared.train, prepared.val, prepared.test)) == 40
