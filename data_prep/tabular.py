@@ -7,6 +7,8 @@
   and the official 10k test images as ``(train, test)``, with simulated MCAR missing
   pixels (paper sec. 4.4).  One mask is drawn over all 70k images, so train and test
   masks are fixed by the same mask seed.
+* ``toy_sequences``: a synthetic, fixed-length sequence task (no download) for tests
+  and quick checks of the sequence code path.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.datasets import load_digits as _sk_load_digits
 
-from gil_jax.data import RawTabular
+from gil_jax.data import RawSequences, RawTabular
 from gil_jax.missingness import apply_mask, check_rate, mar_mask, mcar_mask
 
 
@@ -70,3 +72,26 @@ def load_mnist(missing_rate: float = 0.5, mask_seed: int = 0,
                      feature_names=names, name="mnist"),
           RawTabular(x=x[n:], y=arrays["y_test"].astype(np.int32), num_classes=10,
                      feature_names=names, name="mnist"))
+
+
+def load_toy_sequences(num_sequences: int = 400, steps: int = 12,
+                       features: int = 5, missing_rate: float = 0.6,
+                       mask_seed: int = 0, data_seed: int = 0) -> RawSequences:
+  """Synthetic binary sequences of fixed length, MCAR missing.
+
+  Class 1 drifts upwards over time in the first two variables (slope 0.15 per step),
+  class 0 does not; every variable also carries unit Gaussian noise.  All sequences
+  have ``steps`` valid steps.  Meant for tests and smoke runs of the LSTM path
+  (``launch/configs/toy_sequences.py``), not for benchmarking.
+  """
+  check_rate(missing_rate)
+  rng = np.random.default_rng(data_seed)
+  y = (np.arange(num_sequences) % 2).astype(np.int32)
+  x = rng.normal(size=(num_sequences, steps, features))
+  drift = 0.15 * np.arange(steps)[None, :, None] * y[:, None, None]
+  x[:, :, :2] += drift
+  observed = mcar_mask(x.shape, missing_rate, mask_seed)
+  return RawSequences(x=apply_mask(x.astype(np.float32), observed), y=y,
+                      length=np.full(num_sequences, steps, np.int32), num_classes=2,
+                      feature_names=tuple(f"v{j}" for j in range(features)),
+                      name="toy_sequences")

@@ -61,6 +61,7 @@ DATASETS: dict[str, Callable[..., Any]] = {
     "digits": tabular.load_digits,
     "mnist": tabular.load_mnist,
     "physionet2012": physionet2012.load_sequences,
+    "toy_sequences": tabular.load_toy_sequences,
     # Sequences in the GIL authors' CSV layout (data.directory=...), pooled and
     # split by the config like any other dataset.
     "csv_sequences": csv_sequences.load_csv_pooled,

@@ -215,3 +215,15 @@ def test_csv_sequences_config_needs_a_folder_and_loads_it(tmp_path):
   prepared = experiment.load_data(config)
   assert prepared.train.x.shape[1:] == (6, 3)
   assert sum(len(s.y) for s in (prepared.train, prepared.val, prepared.test)) == 40
+
+
+def test_toy_sequences_config_learns_the_drift(tmp_path):
+  from launch.configs import toy_sequences
+  config = toy_sequences.get_config()
+  config.methods = ("gil", "carry_forward")
+  config.seeds = (0,)
+  config.train.num_steps = 100
+  results = experiment.run(config, str(tmp_path))
+  assert results["data_summary"]["steps"] == 12
+  for method in ("gil", "carry_forward"):
+    assert results["methods"][method]["test"]["auroc"]["mean"] > 0.75, method
