@@ -72,8 +72,9 @@ def test_mask_seeds_run_as_one_group_and_resume_from_checkpoints(tmp_path):
 
 def test_train_launcher_rejects_unknown_method(tmp_path):
   proc = _run(["launch.train", "--config=launch/configs/digits_mcar.py",
-               f"--workdir={tmp_path}", "--config.methods=('knn',)"], tmp_path)
-  assert proc.returncode != 0 and "unknown method 'knn'" in proc.stderr
+               f"--workdir={tmp_path}", "--config.methods=('knnn',)"], tmp_path)
+  assert proc.returncode != 0 and "unknown method 'knnn'" in proc.stderr
+  assert not os.path.exists(os.path.join(str(tmp_path), "results.json"))
 
 
 def test_bench_writes_all_figures(tmp_path):
