@@ -326,23 +326,22 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, resume: bool = False
     start = time.perf_counter()
     # Transform each distinct dataset once (runs of one mask seed share it).
     cache: dict[int, data_lib.Prepared] = {}
-    plist = prepared if isinstance(prepared, list) else [prepared]
-    for p in plist:
+    shared = not isinstance(prepared, list)
+    for p in ([prepared] if shared else prepared):
       if id(p) not in cache:
         cache[id(p)] = transform(p, spec.transforms,
                                  imputer_options=imputer_options.to_dict())
-    data_m = ([cache[id(p)] for p in plist] if isinstance(prepared, list)
-              else cache[id(prepared)])
+    # data_m: what fit_many takes (one dataset, or one per run); per_run: a list.
+    data_m = cache[id(prepared)] if shared else [cache[id(p)] for p in prepared]
+    per_run = [data_m] * len(seeds) if shared else data_m
     transform_seconds = time.perf_counter() - start
-    mse = _imputation_mse(config, spec, variants_of(runs), data_m)
+    mse = _imputation_mse(config, spec, variants_of(runs), per_run)
     if spec.custom == "hgb":
       fits = [boosting.fit(p, seed, config.train.selection_metric)
-              for p, seed in zip(data_m if isinstance(data_m, list)
-                                 else [data_m] * len(seeds), seeds)]
+              for p, seed in zip(per_run, seeds)]
     else:
-      first = data_m[0] if isinstance(data_m, list) else data_m
-      trainer = make_trainer(config, method, first.train.x.shape[-1],
-                             first.num_classes)
+      trainer = make_trainer(config, method, per_run[0].train.x.shape[-1],
+                             per_run[0].num_classes)
       fits = train_lib.fit_many(
           trainer.config, data_m, seeds,
           progress=_progress_logger(method, len(seeds)),
@@ -355,7 +354,6 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, resume: bool = False
                                                                     method),
           trainer=trainer)
       write_history(workdir, method, runs, fits)
-      per_run = data_m if isinstance(data_m, list) else [data_m] * len(seeds)
       save_models(workdir, method, fits, [p.scaler for p in per_run],
                   [p.train_mean for p in per_run])
     for run, fit in zip(runs, fits):
@@ -402,8 +400,8 @@ def variants_of(runs: list[dict]) -> list[dict]:
   return [{k: v for k, v in r.items() if k != "seed"} for r in runs]
 
 
-def _imputation_mse(config, spec: MethodSpec, variants: list[dict], data_m
-                    ) -> dict | None:
+def _imputation_mse(config, spec: MethodSpec, variants: list[dict],
+                    per_run: list) -> dict | None:
   """Test-split imputation MSE against the complete data (paper Table 4).
 
   Only where the truth is known and on the same scale: a loader with a
@@ -417,10 +415,9 @@ def _imputation_mse(config, spec: MethodSpec, variants: list[dict], data_m
   if (not fills or "missing_rate" not in config.data or config.scaling != "none"
       or any(f in ("carry_forward", "mask_features") for f in fills)):
     return None
-  plist = data_m if isinstance(data_m, list) else [data_m] * len(variants)
-  per_run = []
+  mses = []
   complete: dict[tuple, data_lib.Prepared] = {}
-  for v, p in zip(variants, plist):
+  for v, p in zip(variants, per_run):
     key = tuple(sorted(v.items()))
     if key not in complete:
       cfg = copy.deepcopy(config)
@@ -430,8 +427,8 @@ def _imputation_mse(config, spec: MethodSpec, variants: list[dict], data_m
     test = p.test
     x = (data_lib.mean_imputed(test, p.train_mean).x if fills == ("mean",)
          else test.x)
-    per_run.append(imputers.imputation_mse(x, complete[key].test.x, test.m))
-  return summarise([{"mse": m} for m in per_run])["mse"]
+    mses.append(imputers.imputation_mse(x, complete[key].test.x, test.m))
+  return summarise([{"mse": m} for m in mses])["mse"]
 
 
 def write_json(obj, path):
