@@ -71,8 +71,9 @@ class Prepared(NamedTuple):
   feature_names: tuple[str, ...]
   train_mean: np.ndarray  # [d] mean of observed training entries, after scaling
   summary: dict  # counts for the log: rows, all-missing rows, dropped columns, rates
-  # Sequences: (shift, scale) [d] each, the training statistics that scaled x, so
-  # another set (external validation) can be scaled the same way.
+  # (shift, scale) [d] each, the training statistics that scaled x (x_scaled =
+  # (x - shift) / scale), so another set (external validation) can be scaled the
+  # same way and imputations can be mapped back to the raw scale.
   scaler: tuple[np.ndarray, np.ndarray] | None = None
 
 
@@ -259,7 +260,8 @@ def prepare_tabular(raw: RawTabular, *, val_fraction: float = 0.1,
   }
   return Prepared(train=splits["train"], val=splits["val"], test=splits["test"],
                   num_classes=raw.num_classes, feature_names=names,
-                  train_mean=train_mean.astype(np.float32), summary=summary)
+                  train_mean=train_mean.astype(np.float32), summary=summary,
+                  scaler=(shift.astype(np.float32), scale.astype(np.float32)))
 
 
 def mean_imputed(split: Split, train_mean: np.ndarray) -> Split:

@@ -68,14 +68,21 @@ def external_split(config: ml_collections.ConfigDict, raw, saved: dict,
     return data_lib.scale_sequences(raw, saved["scaler"]["shift"][run],
                                     saved["scaler"]["scale"][run],
                                     config.placeholder)
-  if config.scaling != "none":
-    raise ValueError(
-        f"external validation of tabular data needs unscaled features "
-        f"(config.scaling='none'); this run used {config.scaling!r}, whose "
-        "training statistics are not saved")
   data_lib.validate_tabular(raw.x, raw.y, raw.num_classes)
   m = ~np.isnan(raw.x)
-  return data_lib.Split(x=np.where(m, raw.x, config.placeholder).astype(np.float32),
+  x = raw.x
+  if "scaler" in saved:
+    shift, scale = saved["scaler"]["shift"][run], saved["scaler"]["scale"][run]
+    if shift.shape != (x.shape[1],):
+      raise ValueError(f"the other set has {x.shape[1]} features, the training "
+                       f"scaler {shift.shape[0]} (dropped all-missing columns?)")
+    x = (np.where(m, x, 0.0) - shift) / scale
+  elif config.scaling != "none":
+    raise ValueError(
+        f"external validation of tabular data needs unscaled features "
+        f"(config.scaling='none') or saved training statistics; this run used "
+        f"{config.scaling!r} and its saved models hold no scaler")
+  return data_lib.Split(x=np.where(m, x, config.placeholder).astype(np.float32),
                         m=m.astype(np.float32), y=raw.y.astype(np.int32))
 
 

@@ -225,6 +225,36 @@ def load_results(workdir: str) -> dict:
     return json.load(f)
 
 
+def merge_results(parts: list[tuple[str, dict]]) -> dict:
+  """One results dict from runs of one setting whose methods ran apart.
+
+  ``parts`` are ``(name, results)`` pairs with the same dataset and runs (mask
+  seeds, seeds) and no method twice.  The merged ``config`` is the first part's
+  with the union of ``methods``; every part's own config is kept under
+  ``merged_from`` (with its name and methods), so nothing is lost.
+  """
+  if not parts:
+    raise ValueError("nothing to merge")
+  first_name, first = parts[0]
+  merged = copy.deepcopy(first)
+  merged["methods"] = {}
+  merged["merged_from"] = []
+  for name, res in parts:
+    for key in ("dataset", "runs"):
+      if res[key] != first[key]:
+        raise ValueError(f"cannot merge {name} with {first_name}: different "
+                         f"{key}")
+    twice = set(res["methods"]) & set(merged["methods"])
+    if twice:
+      raise ValueError(f"method(s) {sorted(twice)} in more than one file "
+                       f"({name} and an earlier one)")
+    merged["methods"].update(copy.deepcopy(res["methods"]))
+    merged["merged_from"].append({"file": name, "methods": list(res["methods"]),
+                                  "config": res["config"]})
+  merged["config"]["methods"] = list(merged["methods"])
+  return merged
+
+
 def summarise(per_seed: list[dict[str, float]]) -> dict:
   out = {}
   for metric in per_seed[0]:
@@ -327,10 +357,16 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, resume: bool = False
     # Transform each distinct dataset once (runs of one mask seed share it).
     cache: dict[int, data_lib.Prepared] = {}
     shared = not isinstance(prepared, list)
-    for p in ([prepared] if shared else prepared):
+    datasets = [prepared] if shared else prepared
+    for i, p in enumerate(datasets):
       if id(p) not in cache:
+        t0 = time.perf_counter()
         cache[id(p)] = transform(p, spec.transforms,
                                  imputer_options=imputer_options.to_dict())
+        if spec.transforms:
+          logging.info("[%s] transformed dataset %d/%d (%s) in %.1f s", method,
+                       i + 1, len(datasets), "+".join(spec.transforms),
+                       time.perf_counter() - t0)
     # data_m: what fit_many takes (one dataset, or one per run); per_run: a list.
     data_m = cache[id(prepared)] if shared else [cache[id(p)] for p in prepared]
     per_run = [data_m] * len(seeds) if shared else data_m
@@ -404,15 +440,17 @@ def _imputation_mse(config, spec: MethodSpec, variants: list[dict],
                     per_run: list) -> dict | None:
   """Test-split imputation MSE against the complete data (paper Table 4).
 
-  Only where the truth is known and on the same scale: a loader with a
-  ``missing_rate`` (simulated masks) and unscaled features.  Methods that fill the
-  inputs: imputers, ``mean`` and ``zero`` (the placeholder is its imputation).
+  Only where the truth is known: a loader with a ``missing_rate`` (simulated
+  masks).  The error is in the loader's raw units: scaled imputations are mapped
+  back with the run's training scaler and compared with the complete, unscaled
+  data.  Methods that fill the inputs: imputers, ``mean`` and ``zero`` (the
+  placeholder is its imputation).
   """
   fills = spec.transforms or (("zero",) if spec.trainer_method in ("zero", "gil_h")
                               and spec.custom is None and spec.model is None else ())
   if spec.trainer_method == "mean" and not spec.transforms:
     fills = ("mean",)
-  if (not fills or "missing_rate" not in config.data or config.scaling != "none"
+  if (not fills or "missing_rate" not in config.data
       or any(f in ("carry_forward", "mask_features") for f in fills)):
     return None
   mses = []
@@ -423,10 +461,14 @@ def _imputation_mse(config, spec: MethodSpec, variants: list[dict],
       cfg = copy.deepcopy(config)
       with cfg.unlocked():
         cfg.data.missing_rate = 0.0
+        cfg.scaling = "none"
       complete[key] = load_data(cfg, **v)
     test = p.test
     x = (data_lib.mean_imputed(test, p.train_mean).x if fills == ("mean",)
          else test.x)
+    if p.scaler is not None:
+      shift, scale = p.scaler
+      x = x * scale + shift
     mses.append(imputers.imputation_mse(x, complete[key].test.x, test.m))
   return summarise([{"mse": m} for m in mses])["mse"]
 

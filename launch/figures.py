@@ -7,7 +7,8 @@ r"""Figures of a finished MNIST-style grid: importance maps, t-SNE, imputation M
 
 ``--workdir`` is a grid written by ``launch.train`` (``WORKDIR/<field>_<value>/
 results.json`` per setting, e.g. ``missing_rate_0.9``) or a single run
-(``WORKDIR/results.json``).  Writes into ``--out``:
+(``WORKDIR/results.json``), or several of them comma-separated: settings with the
+same label (missing rate) are merged, for methods run into separate workdirs.  Writes into ``--out``:
 
 * ``importance_maps.png``: per missing rate, the learned GIL importance
   ``a = pi_theta(s)`` averaged over test images, as an image (side ``sqrt(d)``).
@@ -57,11 +58,16 @@ PEARSON_CSV_FIELDS = ("setting", "missing_rate", "n_points", "n_methods",
 
 
 class Setting(NamedTuple):
-  """One finished run directory of a grid."""
+  """One setting of a grid: one run directory, or several merged (methods run apart)."""
   label: str                 # e.g. "MR 90%"
   missing_rate: float | None
   workdir: str
   results: dict
+  method_dirs: dict[str, str] | None = None   # method -> its run directory
+
+  def dir_of(self, method: str) -> str:
+    """The run directory holding ``method``'s results and saved models."""
+    return (self.method_dirs or {}).get(method, self.workdir)
 
 
 class SkipFigure(Exception):
@@ -75,14 +81,8 @@ def _rate_label(rate: float | None, fallback: str) -> str:
   return fallback if rate is None else f"MR {100 * rate:g}%"
 
 
-def find_settings(workdir: str) -> list[Setting]:
-  """The settings of a grid (sub-directories with ``results.json``) or one run.
-
-  Sorted by ``config.data.missing_rate`` where the configs have one.
-
-  Raises:
-    FileNotFoundError: ``workdir`` does not exist or holds no results.
-  """
+def _settings_of(workdir: str) -> list[Setting]:
+  """The settings of one grid (sub-directories with ``results.json``) or one run."""
   if not os.path.isdir(workdir):
     raise data_lib.DataFileNotFoundError(f"workdir {workdir!r} does not exist")
   if os.path.isfile(os.path.join(workdir, "results.json")):
@@ -99,10 +99,48 @@ def find_settings(workdir: str) -> list[Setting]:
     results = experiment.load_results(d)
     rate = results["config"].get("data", {}).get("missing_rate")
     rate = None if rate is None else float(rate)
-    out.append(Setting(_rate_label(rate, os.path.basename(os.path.normpath(d))),
-                       rate, d, results))
-  return sorted(out, key=lambda s: (s.missing_rate is None, s.missing_rate or 0.0,
-                                    s.workdir))
+    label = _rate_label(rate, os.path.basename(os.path.normpath(d)))
+    if results["config"].get("data", {}).get("mechanism", "mcar") != "mcar":
+      label = f"{results['config']['data']['mechanism'].upper()} {label}"
+    out.append(Setting(label,
+                       rate, d, results, {m: d for m in results["methods"]}))
+  return out
+
+
+def find_settings(workdir: str | Sequence[str]) -> list[Setting]:
+  """The settings of one or more grids (or single runs), merged by setting.
+
+  Several workdirs are for methods run apart on the same settings (e.g. the
+  imputers in a second workdir): settings with the same label are merged, and
+  must have the same runs (mask seeds, seeds) and no method twice.  Sorted by
+  ``config.data.missing_rate`` where the configs have one.
+
+  Raises:
+    FileNotFoundError: a workdir does not exist or holds no results.
+    ValueError: merged settings differ in their runs or share a method.
+  """
+  workdirs = [workdir] if isinstance(workdir, str) else list(workdir)
+  merged: dict[str, Setting] = {}
+  for w in workdirs:
+    for s in _settings_of(w):
+      if s.label not in merged:
+        merged[s.label] = s
+        continue
+      first = merged[s.label]
+      if first.results["runs"] != s.results["runs"]:
+        raise ValueError(f"{s.label}: {s.workdir} and {first.workdir} have "
+                         "different runs (mask seeds / seeds); cannot merge")
+      both = set(first.results["methods"]) & set(s.results["methods"])
+      if both:
+        raise ValueError(f"{s.label}: method(s) {sorted(both)} in both "
+                         f"{first.workdir} and {s.workdir}")
+      results = dict(first.results,
+                     methods={**first.results["methods"], **s.results["methods"]})
+      merged[s.label] = first._replace(
+          results=results, method_dirs={**first.method_dirs, **s.method_dirs})
+  return sorted(merged.values(),
+                key=lambda s: (s.missing_rate is None, s.missing_rate or 0.0,
+                               s.workdir))
 
 
 def has_models(workdir: str, method: str) -> bool:
@@ -199,12 +237,12 @@ def gil_importance(setting: Setting, num_images: int = 2000, max_runs: int = 0,
   if method not in results["methods"]:
     raise SkipFigure(f"{setting.label}: no {method!r} in "
                      f"{setting.workdir}/results.json")
-  if not has_models(setting.workdir, method):
+  if not has_models(setting.dir_of(method), method):
     raise SkipFigure(f"{setting.label}: no saved {method!r} models under "
                      f"{setting.workdir}/models")
   config = _config(results)
   _check_mlp(config, "the importance map")
-  saved = experiment.load_models(setting.workdir, method)
+  saved = experiment.load_models(setting.dir_of(method), method)
   if "actor" not in saved:
     raise SkipFigure(f"{setting.label}: the saved {method!r} models hold no actor")
   runs = results["runs"][:max_runs] if max_runs > 0 else results["runs"]
@@ -306,7 +344,8 @@ def encoder_features(setting: Setting, method: str, run_index: int = 0,
                      cache: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
   """``(zeta [n, e], y [n])``: encoder features of one run on test images."""
   results = setting.results
-  if method not in results["methods"] or not has_models(setting.workdir, method):
+  if (method not in results["methods"]
+      or not has_models(setting.dir_of(method), method)):
     raise SkipFigure(f"{setting.label}: no saved {method!r} models under "
                      f"{setting.workdir}/models")
   config = _config(results)
@@ -315,7 +354,7 @@ def encoder_features(setting: Setting, method: str, run_index: int = 0,
   prepared = _run_data(config, run, {} if cache is None else cache)
   test, prepared = method_test_split(prepared, method, config)
   test = _take(test, subsample(len(test.y), num_images, seed))
-  saved = experiment.load_models(setting.workdir, method)
+  saved = experiment.load_models(setting.dir_of(method), method)
   trainer = experiment.make_trainer(config, method, test.x.shape[-1],
                                     prepared.num_classes)
   _, zeta = trainer.model.apply(_run_params(saved["params"], run_index), test.x)
@@ -345,7 +384,7 @@ def resolve_tsne_methods(setting: Setting, methods: Sequence[str]) -> list[str]:
     return list(methods)
   out = ["gil", "mean"]
   for m in TSNE_FALLBACKS:
-    if m in setting.results["methods"] and has_models(setting.workdir, m):
+    if m in setting.results["methods"] and has_models(setting.dir_of(m), m):
       out.append(m)
       break
   return out
@@ -492,7 +531,7 @@ def mse_figure(settings: Sequence[Setting], out: str) -> str:
   rows = mse_accuracy_rows(settings)
   if not rows:
     raise SkipFigure("no method has 'imputation_mse' in results.json (recorded only "
-                     "for simulated masks with config.scaling='none')")
+                     "for simulated masks: loaders with a missing_rate)")
   pearson = pearson_by_setting(rows)
   _write_csv(rows, MSE_CSV_FIELDS, os.path.join(out, "imputation_mse_vs_accuracy.csv"))
   _write_csv(pearson, PEARSON_CSV_FIELDS,
@@ -509,7 +548,7 @@ def mse_figure(settings: Sequence[Setting], out: str) -> str:
 # ------------------------------------------------------------------------ CLI
 
 
-def make_figures(workdir: str, out: str, figures: Sequence[str] = FIGURES, *,
+def make_figures(workdir: str | Sequence[str], out: str, figures: Sequence[str] = FIGURES, *,
                  num_images: int = 2000, max_runs: int = 0, seed: int = 0,
                  tsne_rate: float = 0.9, tsne_methods: Sequence[str] = ("auto",),
                  tsne_run: int = 0, tsne_threads: int = 1,
@@ -546,7 +585,9 @@ FLAGS = flags.FLAGS
 def define_flags() -> None:
   """The CLI flags; defined only when run as a program, so that importing this
   module next to other launchers (which define ``workdir``/``out``) is safe."""
-  flags.DEFINE_string("workdir", None, "A launch.train grid workdir (or one run).")
+  flags.DEFINE_list("workdir", None, "launch.train grid workdirs (or single runs), "
+                    "comma-separated; settings of the same label are merged "
+                    "(methods run into separate workdirs).")
   flags.DEFINE_string("out", None, "Directory for the PNG and CSV files.")
   flags.DEFINE_list("figures", list(FIGURES), "Figures to draw: importance, tsne, mse.")
   flags.DEFINE_integer("num_images", 2000, "Test images per run (0 = all).")

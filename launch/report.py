@@ -2,7 +2,8 @@ r"""Tables of one or more ``results.json`` files next to the paper's numbers.
 
   python -m launch.report \
       --results=runs/mnist50/results.json,runs/mnist90/results.json \
-      --out=docs/results/mnist [--table=auto|mnist|physionet2012] [--title=...]
+      --out=docs/results/mnist [--table=auto|mnist|physionet2012] [--title=...] \
+      [--same_as=zero:mean,gil_h:mean]
 
 Writes ``OUT/report.md`` and ``OUT/report.csv`` and prints the markdown.  Input files
 follow the schema in ``launch/experiment.py``; the paper's numbers come from
@@ -43,7 +44,7 @@ from typing import Any
 import numpy as np
 from absl import app, flags, logging
 
-from launch import paper_numbers
+from launch import experiment, paper_numbers
 
 # Rows in this order, then any other method in order of first appearance.
 METHOD_ORDER = ("gil", "gil_mask", "gil_h", "gil_d", "gil_d_mask", "input_space",
@@ -199,10 +200,17 @@ def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
 
 
 def _config_differences(a: dict, b: dict) -> list[str]:
-  """Config keys (dotted) that differ, ignoring the method list."""
+  """Config keys (dotted) that differ, ignoring the method list and the options of
+  imputers that neither file ran."""
   fa, fb = _flatten(a), _flatten(b)
+  ran = set(a.get("methods", ())) | set(b.get("methods", ()))
+
+  def relevant(k):
+    parts = k.split(".")
+    return not (parts[0] == "imputer_options" and len(parts) > 1
+                and parts[1] not in ran)
   return sorted(k for k in set(fa) | set(fb)
-                if k != "methods" and fa.get(k) != fb.get(k))
+                if k != "methods" and relevant(k) and fa.get(k) != fb.get(k))
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
@@ -211,9 +219,29 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
   return lines
 
 
-def mnist_section(files: Sequence[tuple[str, dict]], warnings: list[str]
+def parse_same_as(pairs: Sequence[str] | None) -> dict[str, str]:
+  """``["zero:mean", ...]`` -> ``{"zero": "mean"}`` (row shown with another's runs)."""
+  out = {}
+  for pair in pairs or ():
+    alias, sep, source = pair.partition(":")
+    if not sep or not alias or not source or alias == source:
+      raise ValueError(f"--same_as entries are ALIAS:METHOD (e.g. zero:mean), got "
+                       f"{pair!r}")
+    out[alias] = source
+  return out
+
+
+def mnist_section(files: Sequence[tuple[str, dict]], warnings: list[str],
+                  same_as: dict[str, str] | None = None
                   ) -> tuple[list[str], list[dict[str, Any]]]:
-  """Markdown lines and CSV rows of the settings layout for files of one dataset."""
+  """Markdown lines and CSV rows of the settings layout for files of one dataset.
+
+  ``same_as`` maps a method that was not run to one that is the same computation
+  (e.g. zero imputation and GIL-H are mean imputation on standardised inputs): its
+  row shows that method's runs, labelled ``alias (= method)``, beside the paper's
+  numbers for the alias.
+  """
+  same_as = same_as or {}
   dataset = files[0][1]["dataset"]
   with_paper = dataset == "mnist"
   settings: dict[str, dict] = {}
@@ -238,6 +266,12 @@ def mnist_section(files: Sequence[tuple[str, dict]], warnings: list[str]
         warnings.append(msg)
         logging.warning(msg)
       s["methods"][method] = (name, results)
+  aliases: dict[str, str] = {}
+  for alias, source in same_as.items():
+    for s in settings.values():
+      if alias not in s["methods"] and source in s["methods"]:
+        s["methods"][alias] = s["methods"][source]
+        aliases[alias] = source
   labels = sorted(settings, key=lambda k: (
       _MECHANISM_ORDER.get(settings[k]["mechanism"], len(_MECHANISM_ORDER)),
       settings[k]["mechanism"], -1.0 if settings[k]["rate"] is None
@@ -252,7 +286,8 @@ def mnist_section(files: Sequence[tuple[str, dict]], warnings: list[str]
 
   acc_rows, sec_rows, csv_rows = [], [], []
   for method in methods:
-    acc, secs, total = [method], [method], 0.0
+    row_name = (f"{method} (= {aliases[method]})" if method in aliases else method)
+    acc, secs, total = [row_name], [row_name], 0.0
     for label in labels:
       entry = settings[label]["methods"].get(method)
       if entry is None:
@@ -260,6 +295,19 @@ def mnist_section(files: Sequence[tuple[str, dict]], warnings: list[str]
         secs.append(_DASH)
         continue
       name, results = entry
+      if method in aliases and method not in results["methods"]:
+        res = results["methods"][aliases[method]]
+        cell = _mean_std(res["test"].get("accuracy"))
+        ref = paper(method, label)
+        if ref is not None:
+          cell += f" ({ref[0]:.2f} ± {ref[1]:.2f})"
+        acc.append(cell)
+        secs.append(_DASH)              # not run: its time is the other method's
+        csv_rows += _metric_rows(
+            name, label, row_name, res, n_runs(results, aliases[method]),
+            lambda metric, m=method, k=label: (paper(m, k) if metric == "accuracy"
+                                               else None))
+        continue
       res = results["methods"][method]
       cell = _mean_std(res["test"].get("accuracy"))
       ref = paper(method, label)
@@ -277,16 +325,21 @@ def mnist_section(files: Sequence[tuple[str, dict]], warnings: list[str]
                        "metric": "wall_seconds", "mean": _round(res["wall_seconds"]),
                        "std": "", "n_runs": runs, "paper_mean": "", "paper_std": ""})
     acc_rows.append(acc)
-    sec_rows.append(secs + [f"{total:.0f}"])
+    ran = any(method in entry[1]["methods"]
+              for entry in (settings[k]["methods"].get(method) for k in labels)
+              if entry is not None)
+    sec_rows.append(secs + [f"{total:.0f}" if ran else _DASH])
   totals, runs_row = ["total"], ["runs"]
   for label in labels:
-    entries = settings[label]["methods"]
+    entries = {m: e for m, e in settings[label]["methods"].items()
+               if m in e[1]["methods"]}
     seconds = sum(r["methods"][m]["wall_seconds"] for m, (_, r) in entries.items())
     totals.append(f"{seconds:.0f}")
     counts = list(dict.fromkeys(n_runs(r, m) for m, (_, r) in entries.items()))
     runs_row.append("/".join(str(c) for c in counts))
   grand = sum(r["methods"][m]["wall_seconds"] for k in labels
-              for m, (_, r) in settings[k]["methods"].items())
+              for m, (_, r) in settings[k]["methods"].items()
+              if m in r["methods"])
   sec_rows += [totals + [f"{grand:.0f}"], runs_row + [""]]
 
   lines = [f"## {dataset}: test accuracy (%)", ""]
@@ -299,6 +352,9 @@ def mnist_section(files: Sequence[tuple[str, dict]], warnings: list[str]
              "its std is converted from the printed x10^-3 subscripts to percentage "
              "points. "
              "Any MAR column is compared with the paper's single MAR column.")
+  if aliases:
+    note += (" Rows `a (= b)` were not run: they are the same computation as `b` "
+             "(same numbers), shown beside the paper's `a`.")
   lines += ["", note, ""]
   lines += [f"## {dataset}: wall seconds per method (all runs, compile included)", ""]
   lines += _table(["method"] + labels + ["total"], sec_rows)
@@ -379,7 +435,8 @@ def binary_section(name: str, results: dict
 
 
 def build_report(files: Sequence[tuple[str, dict]], table: str = "auto",
-                 title: str | None = None) -> Report:
+                 title: str | None = None,
+                 same_as: dict[str, str] | None = None) -> Report:
   """The report of ``(name, results)`` pairs (see ``load_results``)."""
   if not files:
     raise ValueError("no results files given")
@@ -396,7 +453,7 @@ def build_report(files: Sequence[tuple[str, dict]], table: str = "auto",
   lines = [f"# {title or 'GIL results against the paper'}", ""]
   rows: list[dict[str, Any]] = []
   for group in by_dataset.values():
-    section, section_rows = mnist_section(group, warnings)
+    section, section_rows = mnist_section(group, warnings, same_as)
     lines += section
     rows += section_rows
   for name, results in binary:
@@ -416,9 +473,11 @@ def write_csv(rows: Sequence[dict[str, Any]], path: str) -> None:
 
 
 def write_report(paths: Sequence[str], out_dir: str, table: str = "auto",
-                 title: str | None = None) -> Report:
+                 title: str | None = None,
+                 same_as: dict[str, str] | None = None) -> Report:
   """Reads ``paths``, writes ``out_dir/report.md`` and ``out_dir/report.csv``."""
-  report = build_report(load_results(paths), table=table, title=title)
+  report = build_report(load_results(paths), table=table, title=title,
+                        same_as=same_as)
   os.makedirs(out_dir, exist_ok=True)
   with open(os.path.join(out_dir, "report.md"), "w") as f:
     f.write(report.markdown)
@@ -437,6 +496,13 @@ def define_flags() -> None:
   flags.DEFINE_enum("table", "auto", TABLES, "Layout: auto (per file), mnist "
                     "(settings x methods) or physionet2012 (one table per file).")
   flags.DEFINE_string("title", None, "Title of the markdown report.")
+  flags.DEFINE_string("merge_to", None, "Also write the --results files (one "
+                      "setting, methods run apart) merged into this one results "
+                      "file (launch.experiment.merge_results).")
+  flags.DEFINE_list("same_as", None, "ALIAS:METHOD pairs (settings layout): show "
+                    "METHOD's runs as ALIAS where ALIAS was not run because it is the "
+                    "same computation, e.g. zero:mean,gil_h:mean on standardised "
+                    "inputs.")
 
 
 def main(argv):
@@ -444,12 +510,19 @@ def main(argv):
     raise app.UsageError(f"Too many command-line arguments: {argv[1:]}")
   try:
     report = write_report(FLAGS.results or [], FLAGS.out, table=FLAGS.table,
-                          title=FLAGS.title)
+                          title=FLAGS.title, same_as=parse_same_as(FLAGS.same_as))
   except (FileNotFoundError, TypeError, ValueError) as e:
     raise app.UsageError(str(e)) from e
   print(report.markdown)
   print(f"wrote {os.path.join(FLAGS.out, 'report.md')} and "
         f"{os.path.join(FLAGS.out, 'report.csv')}")
+  if FLAGS.merge_to:
+    try:
+      merged = experiment.merge_results(load_results(FLAGS.results))
+    except ValueError as e:
+      raise app.UsageError(str(e)) from e
+    experiment.write_json(merged, FLAGS.merge_to)
+    print(f"wrote {FLAGS.merge_to} ({len(merged['methods'])} methods)")
 
 
 if __name__ == "__main__":

@@ -2,8 +2,10 @@
 
 import copy
 import csv
+import json
 import math
 import os
+import shutil
 
 import jax
 import ml_collections
@@ -172,3 +174,33 @@ def test_figures_of_a_tiny_digits_grid(digits_grid, tmp_path, capsys):
                                  ["tsne", "mse"], num_images=60, tsne_rate=0.9)
   assert set(written) == {"mse"}
   assert "no setting with missing rate 0.9" in capsys.readouterr().out
+
+
+def test_settings_of_separate_workdirs_are_merged(digits_grid, tmp_path):
+  # Methods run into two workdirs (as the MNIST imputers are) read as one grid.
+  parts = {"a": ("zero",), "b": ("gil", "mean")}
+  for name, keep in parts.items():
+    shutil.copytree(digits_grid, tmp_path / name)
+    for d in (tmp_path / name).iterdir():
+      path = d / "results.json"
+      res = json.loads(path.read_text())
+      res["methods"] = {k: v for k, v in res["methods"].items() if k in keep}
+      path.write_text(json.dumps(res))
+  a, b = str(tmp_path / "a"), str(tmp_path / "b")
+  merged = figures.find_settings([a, b])
+  assert [s.label for s in merged] == ["MR 50%", "MR 70%"]
+  for s in merged:
+    assert set(s.results["methods"]) == {"zero", "gil", "mean"}
+    assert s.dir_of("zero").startswith(a) and s.dir_of("gil").startswith(b)
+  imp, _ = figures.gil_importance(merged[0], num_images=20)   # models from b
+  assert imp.shape == (2 * 20, 64)
+  rows = figures.mse_accuracy_rows(merged)
+  assert {r["method"] for r in rows} == {"zero", "mean"}
+  with pytest.raises(ValueError, match="in both"):
+    figures.find_settings([a, a])
+  path = tmp_path / "b" / "missing_rate_0.5" / "results.json"
+  res = json.loads(path.read_text())
+  res["runs"] = res["runs"][:1]
+  path.write_text(json.dumps(res))
+  with pytest.raises(ValueError, match="different runs"):
+    figures.find_settings([a, b])

@@ -159,7 +159,14 @@ def test_mnist_mar_column_and_config_warning():
   mcar = _mnist(0.5, {"gil": _method([0.9, 0.9])})
   mar = _mnist(0.5, {"gil": _method([0.9, 0.9])}, mechanism="mar")
   other = _mnist(0.5, {"zero": _method([0.9, 0.9])}, num_steps=200)
+  # Options of an imputer that neither file ran are not a difference.
+  mcar["config"]["imputer_options"] = {"knn": {"max_fit_rows": 500}}
+  other["config"]["imputer_options"] = {"knn": {"max_fit_rows": 2000}}
   rep = report.build_report([("mar", mar), ("mcar", mcar), ("other", other)])
+  assert not any("imputer_options" in w for w in rep.warnings)
+  other["config"]["methods"] = ["zero", "knn"]
+  rep2 = report.build_report([("mcar", mcar), ("other", other)])
+  assert any("imputer_options.knn.max_fit_rows" in w for w in rep2.warnings)
   assert _row(rep.markdown, "method") == ["method", "MCAR 50%", "MAR 50%"]
   assert _row(rep.markdown, "gil")[2] == "90.00 ± 0.00 (93.23 ± 0.03)"
   assert any("train.num_steps" in w for w in rep.warnings)
@@ -237,3 +244,48 @@ def test_errors(tmp_path):
     f.write("{oops")
   with pytest.raises(ValueError, match="t.json: not a results.json"):
     report.load_results([not_json])
+
+
+def test_same_as_rows_show_the_equivalent_method_beside_the_paper(tmp_path):
+  a90 = _mnist(0.9, {"gil": _method([0.75, 0.77], 33.0),
+                     "mean": _method([0.76, 0.78], 13.0)})
+  b90 = _mnist(0.9, {"zero": _method([0.70, 0.72], 11.0)})   # zero was run here
+  rep = report.build_report([("a", a90), ("b", b90)],
+                            same_as=report.parse_same_as(["gil_h:mean", "zero:mean"]))
+  md = rep.markdown
+  assert _row(md, "gil_h (= mean)")[1] == "77.00 ± 1.41 (78.44 ± 0.47)"
+  assert _row(md, "zero")[1] == "71.00 ± 1.41 (76.67 ± 0.53)"   # run: not aliased
+  assert "| zero (= mean)" not in md
+  seconds = [line for line in md.splitlines() if line.startswith("| gil_h (= mean)")]
+  assert [c.strip() for c in seconds[1].strip("|").split("|")] == [
+      "gil_h (= mean)", "—", "—"]
+  assert _row(md, "total") == ["total", "57", "57"]          # aliases add no time
+  acc = {r["method"]: r for r in rep.rows if r["metric"] == "accuracy"}
+  assert float(acc["gil_h (= mean)"]["paper_mean"]) == 78.44
+  assert float(acc["gil_h (= mean)"]["mean"]) == pytest.approx(77.0)
+  for bad in (["zero"], ["zero:"], ["mean:mean"]):
+    with pytest.raises(ValueError, match="ALIAS:METHOD"):
+      report.parse_same_as(bad)
+
+
+def test_merge_results_of_one_setting_keeps_every_source_config(tmp_path):
+  from launch import experiment
+  a = _mnist(0.9, {"gil": _method([0.75, 0.77]), "mean": _method([0.76, 0.78])})
+  b = _mnist(0.9, {"gain": _method([0.74, 0.73])})
+  b["config"]["imputer_options"] = {"gain": {"num_steps": 2000}}
+  merged = experiment.merge_results([("a", a), ("b", b)])
+  assert list(merged["methods"]) == ["gil", "mean", "gain"]
+  assert merged["config"]["methods"] == ["gil", "mean", "gain"]
+  assert [m["file"] for m in merged["merged_from"]] == ["a", "b"]
+  assert merged["merged_from"][1]["config"]["imputer_options"]["gain"] == {
+      "num_steps": 2000}
+  assert a["methods"].keys() == {"gil", "mean"}              # inputs untouched
+  # The merged file reports like the two files together.
+  path = _write(tmp_path, "merged.json", merged)
+  rep = report.build_report(report.load_results([path]))
+  assert _row(rep.markdown, "gain")[1] == "73.50 ± 0.71 (72.58 ± 0.90)"
+  with pytest.raises(ValueError, match="more than one file"):
+    experiment.merge_results([("a", a), ("a2", a)])
+  with pytest.raises(ValueError, match="different runs"):
+    experiment.merge_results([("a", a), ("c", _mnist(0.9, {"zero": _method([0.7])},
+                                                     mask_seeds=(0,)))])
