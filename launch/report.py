@@ -295,25 +295,20 @@ def mnist_section(files: Sequence[tuple[str, dict]], warnings: list[str],
         secs.append(_DASH)
         continue
       name, results = entry
-      if method in aliases and method not in results["methods"]:
-        res = results["methods"][aliases[method]]
-        cell = _mean_std(res["test"].get("accuracy"))
-        ref = paper(method, label)
-        if ref is not None:
-          cell += f" ({ref[0]:.2f} ± {ref[1]:.2f})"
-        acc.append(cell)
+      aliased = method in aliases and method not in results["methods"]
+      res = results["methods"][aliases[method] if aliased else method]
+      cell = _mean_std(res["test"].get("accuracy"))
+      ref = paper(method, label)
+      if ref is not None:
+        cell += f" ({ref[0]:.2f} ± {ref[1]:.2f})"
+      acc.append(cell)
+      if aliased:
         secs.append(_DASH)              # not run: its time is the other method's
         csv_rows += _metric_rows(
             name, label, row_name, res, n_runs(results, aliases[method]),
             lambda metric, m=method, k=label: (paper(m, k) if metric == "accuracy"
                                                else None))
         continue
-      res = results["methods"][method]
-      cell = _mean_std(res["test"].get("accuracy"))
-      ref = paper(method, label)
-      if ref is not None:
-        cell += f" ({ref[0]:.2f} ± {ref[1]:.2f})"
-      acc.append(cell)
       secs.append(f"{res['wall_seconds']:.0f}")
       total += res["wall_seconds"]
       runs = n_runs(results, method)
