@@ -161,7 +161,8 @@ def _check_split(name: str, y: np.ndarray, num_classes: int,
 
 def prepare_tabular(raw: RawTabular, *, val_fraction: float = 0.1,
                     test_fraction: float = 0.1, split_seed: int = 0,
-                    scaling: str = "standardize", placeholder: float = 0.0,
+                    scaling: str = "standardize",
+                    placeholder: float | str = 0.0,
                     drop_all_missing_columns: bool = False,
                     test: RawTabular | None = None) -> Prepared:
   """Validates, splits and scales a dataset with missing values.
@@ -172,9 +173,16 @@ def prepare_tabular(raw: RawTabular, *, val_fraction: float = 0.1,
     test_fraction: share of rows for the test split; ignored when ``test`` is given.
     split_seed: seed of the stratified split.
     scaling: ``"standardize"`` (observed training mean/std per column),
+      ``"center"`` (subtract the observed training mean per column, keep the units:
+      the placeholder 0 is then the column's mean without amplifying columns of
+      tiny spread, such as MNIST's border pixels),
       ``"max"`` (divide by the largest observed absolute training value per column,
       keeping 0 at 0, as for pixel images) or ``"none"``.
-    placeholder: value written into missing entries after scaling.
+    placeholder: value written into missing entries after scaling, or ``"mean"``:
+      each column's observed training mean (after scaling).  With a non-zero
+      placeholder GIL-H differs from zero imputation (the forward pass sees the
+      placeholder, the encoder gradient ``x * a`` only what the importance lets
+      through).
     drop_all_missing_columns: a column that is entirely missing in the training split
       is an error unless this is set; then it is dropped with a warning.
     test: an optional separate test set (e.g. a dataset's official test file); then
@@ -228,6 +236,9 @@ def prepare_tabular(raw: RawTabular, *, val_fraction: float = 0.1,
     if scaling == "standardize":
       shift = np.nanmean(x_train, axis=0)
       scale = np.nanstd(x_train, axis=0)
+    elif scaling == "center":
+      shift = np.nanmean(x_train, axis=0)
+      scale = np.ones(x_train.shape[1])
     elif scaling == "max":
       shift = np.zeros(x_train.shape[1])
       scale = np.nanmax(np.abs(x_train), axis=0)
@@ -236,9 +247,16 @@ def prepare_tabular(raw: RawTabular, *, val_fraction: float = 0.1,
       scale = np.ones(x_train.shape[1])
     else:
       raise ValueError(
-          f"scaling must be 'standardize', 'max' or 'none', got {scaling!r}")
+          f"scaling must be 'standardize', 'center', 'max' or 'none', got "
+          f"{scaling!r}")
   # A constant observed column carries no information but must not divide by zero.
   scale = np.where(scale > 0, scale, 1.0)
+  if isinstance(placeholder, str):
+    if placeholder != "mean":
+      raise ValueError(f"placeholder must be a number or 'mean', got {placeholder!r}")
+    with warnings.catch_warnings():
+      warnings.simplefilter("ignore", RuntimeWarning)  # no all-NaN column here
+      placeholder = (np.nanmean(x_train, axis=0) - shift) / scale
 
   def finish(x, y) -> Split:
     m = ~np.isnan(x)

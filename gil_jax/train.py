@@ -81,6 +81,11 @@ class TrainConfig:
   lr_decay_steps: int = 1000         # exponential decay, staircase
   lr_decay_rate: float = 1.0         # 1.0 = constant learning rate
   selection_metric: str = "accuracy"  # see metrics.SELECTION_METRICS
+  # Diagnostic only: also score the TEST split at every eval and keep the trace in
+  # the history as ``test_score`` (the authors' protocol picks the checkpoint with
+  # the best test score; we never select on it, but can measure how optimistic
+  # that protocol is).  Costs one test-set pass per eval.
+  track_test: bool = False
   # GIL policy (App. D).
   actor_lr: float = 1e-4
   critic_lr: float = 1e-3
@@ -470,8 +475,11 @@ def make_run(config: TrainConfig, step_fn: Callable, logits_fn: Callable
   ``config.eval_every`` calls of ``step_fn(state, train) -> (state, metrics)``; after
   each block it scores ``logits_fn(params, val)`` on the validation split and keeps
   the best parameters in the state.  Returns the state and per-block metrics.
+  With ``monitor`` (a split, e.g. the test set), its score after each block is
+  returned too, as ``test_score``; it never influences selection.
   """
-  def run(state: TrainState, train: Split, val: Split, num_evals: int):
+  def run(state: TrainState, train: Split, val: Split, num_evals: int,
+          monitor: Split | None = None):
     def block(state, _):
       state, step_metrics = jax.lax.scan(lambda s, _: step_fn(s, train), state, None,
                                          length=config.eval_every)
@@ -486,6 +494,9 @@ def make_run(config: TrainConfig, step_fn: Callable, logits_fn: Callable
           best_step=jnp.where(improved, state.step, state.best_step))
       out = jax.tree.map(jnp.mean, step_metrics)
       out.update(val_score=score, step=state.step)
+      if monitor is not None:
+        out["test_score"] = metrics_lib.selection_score(
+            config.selection_metric, logits_fn(state.params, monitor), monitor.y)
       return state, out
 
     return jax.lax.scan(block, state, None, length=num_evals)
@@ -543,12 +554,19 @@ def _stack(trees):
 
 
 @functools.lru_cache(maxsize=64)
-def _vmapped(trainer: Trainer, data_axis: int | None, num_evals: int):
-  """``init`` and ``run`` vmapped over runs and jitted (cached: compiled once)."""
+def _vmapped(trainer: Trainer, data_axis: int | None, num_evals: int,
+             monitor: bool = False):
+  """``init`` and ``run`` vmapped over runs and jitted (cached: compiled once).
+
+  With ``monitor``, ``run_many`` takes a third split (scored, never selected on).
+  """
   init_many = jax.jit(jax.vmap(trainer.init_fn, in_axes=(0, data_axis, 0)))
+  def run(state, train, val, *test):
+    return trainer.run_fn(state, train, val, num_evals, *test)
   run_many = jax.jit(
-      jax.vmap(functools.partial(trainer.run_fn, num_evals=num_evals),
-               in_axes=(0, data_axis, data_axis)), donate_argnums=0)
+      jax.vmap(run, in_axes=(0, data_axis, data_axis) + ((data_axis,) if monitor
+                                                         else ())),
+      donate_argnums=0)
   return init_many, run_many
 
 
@@ -632,10 +650,14 @@ def fit_many(config: TrainConfig, prepared: Prepared | Sequence[Prepared],
   if per_run_data:
     train = _stack([inputs[i][0] for i in idx])
     val = _stack([inputs[i][1] for i in idx])
+    test = _stack([inputs[i][2] for i in idx]) if config.track_test else None
     data_axis = 0
   else:
     train, val = inputs[0][0], inputs[0][1]
+    test = inputs[0][2] if config.track_test else None
     data_axis = None
+  if test is not None and not len(inputs[0][2].y):
+    raise ValueError("track_test needs a non-empty test split")
 
   if mesh is not None:
     axis = mesh.axis_names[0]
@@ -643,15 +665,15 @@ def fit_many(config: TrainConfig, prepared: Prepared | Sequence[Prepared],
     replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
     data_sharding = runs_sharding if per_run_data else replicated
     put_runs = lambda t: jax.device_put(t, runs_sharding)
-    train = jax.device_put(train, data_sharding)
-    val = jax.device_put(val, data_sharding)
+    train, val, test = jax.device_put((train, val, test), data_sharding)
   else:
     put_runs = lambda t: jax.tree.map(jnp.asarray, t)
-    train, val = jax.tree.map(jnp.asarray, train), jax.tree.map(jnp.asarray, val)
+    train, val, test = jax.tree.map(jnp.asarray, (train, val, test))
+  monitor = () if test is None else (test,)
 
   per_call = _evals_per_call(config.num_evals,
                              math.ceil(steps_per_call / config.eval_every))
-  init_many, run_many = _vmapped(trainer, data_axis, per_call)
+  init_many, run_many = _vmapped(trainer, data_axis, per_call, bool(monitor))
 
   state = init_many(put_runs(keys), train, put_runs(hp))
   manager = None
@@ -675,7 +697,7 @@ def fit_many(config: TrainConfig, prepared: Prepared | Sequence[Prepared],
                                                         total_calls - 1)
     if profiling:
       jax.profiler.start_trace(profile_dir)
-    state, hist = run_many(state, train, val)
+    state, hist = run_many(state, train, val, *monitor)
     hist = _to_host(hist)
     if profiling:
       jax.block_until_ready(state)

@@ -15,8 +15,11 @@
         "best_step": [int],          # step of the best-on-validation parameters
                                      # (boosting iterations for hgb)
         "wall_seconds": float,       # all seeds of this method, compile included
-        "transform_seconds": float   # of which imputation / data transforms
-      }
+        "transform_seconds": float,  # of which imputation / data transforms
+        ("test_selected": {          # only with config.train.track_test: the
+          SELECTION_METRIC: {...},   # best TEST score over the evals and its step,
+          "step": [int]}),           # i.e. the authors' protocol (optimistic;
+      }                              # a diagnostic, never our result)
     }
   }
 
@@ -231,7 +234,9 @@ def merge_results(parts: list[tuple[str, dict]]) -> dict:
   ``parts`` are ``(name, results)`` pairs with the same dataset and runs (mask
   seeds, seeds) and no method twice.  The merged ``config`` is the first part's
   with the union of ``methods``; every part's own config is kept under
-  ``merged_from`` (with its name and methods), so nothing is lost.
+  ``merged_from`` (with its name and methods), so nothing is lost.  A part that is
+  itself a merged file contributes its sources, so a setting can be merged again
+  when more methods have run.
   """
   if not parts:
     raise ValueError("nothing to merge")
@@ -249,8 +254,9 @@ def merge_results(parts: list[tuple[str, dict]]) -> dict:
       raise ValueError(f"method(s) {sorted(twice)} in more than one file "
                        f"({name} and an earlier one)")
     merged["methods"].update(copy.deepcopy(res["methods"]))
-    merged["merged_from"].append({"file": name, "methods": list(res["methods"]),
-                                  "config": res["config"]})
+    # A part that is itself a merge contributes its own sources (flat list).
+    merged["merged_from"].extend(res.get("merged_from") or [
+        {"file": name, "methods": list(res["methods"]), "config": res["config"]}])
   merged["config"]["methods"] = list(merged["methods"])
   return merged
 
@@ -262,6 +268,16 @@ def summarise(per_seed: list[dict[str, float]]) -> dict:
     out[metric] = {"mean": float(np.mean(values)),
                    "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
                    "per_seed": [float(v) for v in values]}
+  return out
+
+
+def test_selected(fits, metric: str) -> dict:
+  """The authors' protocol, for comparison only: each run's best TEST score over
+  its evals (``history["test_score"]``) and the step where it occurred."""
+  best = [int(np.argmax(f.history["test_score"])) for f in fits]
+  out = summarise([{metric: float(f.history["test_score"][i])}
+                   for f, i in zip(fits, best)])
+  out["step"] = [int(f.history["step"][i]) for f, i in zip(fits, best)]
   return out
 
 
@@ -404,6 +420,9 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, resume: bool = False
     }
     if mse is not None:
       results["methods"][method]["imputation_mse"] = mse
+    if fits and "test_score" in fits[0].history:
+      results["methods"][method]["test_selected"] = test_selected(
+          fits, config.train.selection_metric)
     write_json(results, os.path.join(workdir, "results.json"))
   return results
 
@@ -469,7 +488,11 @@ def _imputation_mse(config, spec: MethodSpec, variants: list[dict],
     if p.scaler is not None:
       shift, scale = p.scaler
       x = x * scale + shift
-    mses.append(imputers.imputation_mse(x, complete[key].test.x, test.m))
+    full = complete[key]
+    # Columns dropped as all-missing in training (drop_all_missing_columns) are
+    # absent from the run's data: compare on the columns it kept.
+    cols = [full.feature_names.index(n) for n in p.feature_names]
+    mses.append(imputers.imputation_mse(x, full.test.x[:, cols], test.m))
   return summarise([{"mse": m} for m in mses])["mse"]
 
 

@@ -45,6 +45,36 @@ def test_standardisation_uses_observed_training_entries_only():
   assert p.train.x.dtype == np.float32 and p.train.y.dtype == np.int32
 
 
+def test_centering_subtracts_the_observed_training_mean_and_keeps_units():
+  raw = _raw(n=400)
+  p = prepare_tabular(raw, scaling="center", placeholder=0.0)
+  plain = prepare_tabular(raw, scaling="none")
+  obs = p.train.m > 0
+  mean = np.array([plain.train.x[obs[:, j], j].mean() for j in range(4)])
+  for j in range(4):
+    col = p.train.x[obs[:, j], j]
+    np.testing.assert_allclose(col.mean(), 0.0, atol=1e-5)
+    np.testing.assert_allclose(col.std(), plain.train.x[obs[:, j], j].std(),
+                               rtol=1e-5)                 # units kept, not / std
+  np.testing.assert_allclose(p.test.x, np.where(p.test.m > 0,
+                                                plain.test.x - mean, 0.0), atol=1e-5)
+  np.testing.assert_allclose(p.scaler[0], mean, rtol=1e-5)
+  np.testing.assert_array_equal(p.scaler[1], 1.0)
+
+
+def test_mean_placeholder_fills_each_column_with_its_observed_training_mean():
+  raw = _raw(n=400)
+  p = prepare_tabular(raw, scaling="none", placeholder="mean")
+  zero = prepare_tabular(raw, scaling="none")
+  for split, ref in zip((p.train, p.val, p.test), (zero.train, zero.val, zero.test)):
+    np.testing.assert_array_equal(split.m, ref.m)
+    np.testing.assert_allclose(split.x, mean_imputed(ref, zero.train_mean).x,
+                               rtol=1e-6)
+  np.testing.assert_allclose(p.train_mean, zero.train_mean, rtol=1e-6)
+  with pytest.raises(ValueError, match="placeholder must be a number or 'mean'"):
+    prepare_tabular(raw, placeholder="median")
+
+
 def test_mean_imputation_fills_only_missing_entries():
   p = prepare_tabular(_raw(n=200), scaling="none")
   imp = mean_imputed(p.test, p.train_mean)

@@ -21,7 +21,8 @@ def test_train_launcher_writes_results_json_and_prints_table(tmp_path):
                f"--workdir={workdir}", "--config.seeds=(0,1)",
                "--config.methods=('gil','mean')", "--config.train.num_steps=60",
                "--config.train.eval_every=20", "--config.train.hidden=(32,)",
-               "--config.train.replay_capacity=256"], tmp_path)
+               "--config.train.replay_capacity=256",
+               "--config.train.track_test=True"], tmp_path)
   assert proc.returncode == 0, proc.stderr[-3000:]
   assert "| gil |" in proc.stdout and "| mean |" in proc.stdout
   with open(os.path.join(workdir, "results.json")) as f:
@@ -36,12 +37,20 @@ def test_train_launcher_writes_results_json_and_prints_table(tmp_path):
         assert len(metric["per_seed"]) == 2
         assert 0.0 <= metric["mean"] <= 1.0 and metric["std"] >= 0.0
     assert len(res["best_step"]) == 2 and res["wall_seconds"] > 0
+    # track_test: the authors' protocol (best test score over evals) beside ours;
+    # the val-selected parameters are one of the evals, so it can only be higher.
+    picked = res["test_selected"]
+    assert len(picked["step"]) == 2 and set(picked["step"]) <= {20, 40, 60}
+    for ours, best in zip(res["test"]["accuracy"]["per_seed"],
+                          picked["accuracy"]["per_seed"]):
+      assert best >= ours - 1e-6      # float32 trace vs float64 metric
   # Progress lines reach the log on long runs.
   assert "steps/s" in proc.stderr and "ETA" in proc.stderr
   # Per-eval histories: CSV and TensorBoard event files, one run per seed.
   with open(os.path.join(workdir, "history_gil.csv")) as f:
     lines = f.read().splitlines()
   assert lines[0].startswith("seed,") and len(lines) == 1 + 2 * 3
+  assert "test_score" in lines[0].split(",")
   for seed in (0, 1):
     events = os.listdir(os.path.join(workdir, "tensorboard", "gil", f"seed_{seed}"))
     assert any(e.startswith("events.out.tfevents") for e in events)

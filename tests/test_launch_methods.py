@@ -172,6 +172,25 @@ def test_tabular_baselines_record_imputation_mse_against_complete_data(tmp_path)
           < methods["zero"]["imputation_mse"]["mean"])
 
 
+def test_imputation_mse_compares_only_the_columns_a_run_kept():
+  # With drop_all_missing_columns a run's data lacks the dropped columns; the
+  # complete data still has them, so the MSE must line the columns up by name.
+  config = _tiny_digits(("zero",), "none", 10)
+  p = experiment.load_data(config, mask_seed=0)
+  keep = np.arange(1, len(p.feature_names))         # as if column 0 were dropped
+  cut = lambda s: s._replace(x=s.x[:, keep], m=s.m[:, keep])
+  dropped = p._replace(train=cut(p.train), val=cut(p.val), test=cut(p.test),
+                       feature_names=tuple(p.feature_names[i] for i in keep),
+                       train_mean=p.train_mean[keep],
+                       scaler=tuple(v[keep] for v in p.scaler))
+  full = experiment.load_data(_with(config, "data.missing_rate", 0.0), mask_seed=0)
+  missing = dropped.test.m == 0
+  expected = float(np.mean(full.test.x[:, keep][missing] ** 2))
+  mse = experiment._imputation_mse(config, experiment.method_spec("zero"),
+                                   [{"mask_seed": 0}], [dropped])
+  np.testing.assert_allclose(mse["per_seed"], [expected], rtol=1e-6)
+
+
 def test_standardised_inputs_zero_gil_h_and_mean_are_one_computation(tmp_path):
   # The MNIST configs run only `mean` on standardised pixels and report it for zero
   # imputation and GIL-H too; this is what makes that honest.

@@ -284,8 +284,36 @@ def test_merge_results_of_one_setting_keeps_every_source_config(tmp_path):
   path = _write(tmp_path, "merged.json", merged)
   rep = report.build_report(report.load_results([path]))
   assert _row(rep.markdown, "gain")[1] == "73.50 ± 0.71 (72.58 ± 0.90)"
+  # Merging a merged file again (more methods ran later) keeps a flat source list.
+  c = _mnist(0.9, {"knn": _method([0.60, 0.61])})
+  again = experiment.merge_results([("merged", merged), ("c", c)])
+  assert list(again["methods"]) == ["gil", "mean", "gain", "knn"]
+  assert [m["file"] for m in again["merged_from"]] == ["a", "b", "c"]
+  assert again["merged_from"][1]["config"]["imputer_options"]["gain"] == {
+      "num_steps": 2000}
   with pytest.raises(ValueError, match="more than one file"):
     experiment.merge_results([("a", a), ("a2", a)])
   with pytest.raises(ValueError, match="different runs"):
     experiment.merge_results([("a", a), ("c", _mnist(0.9, {"zero": _method([0.7])},
                                                      mask_seeds=(0,)))])
+
+
+def test_authors_protocol_table_shows_test_selected_beside_ours(tmp_path):
+  traced = _method([0.90, 0.92])
+  traced["test_selected"] = dict(accuracy=_summary([0.93, 0.94]), step=[300, 450])
+  path = _write(tmp_path, "r.json", _mnist(0.9, {"mean": traced,
+                                                "gil": _method([0.91, 0.93])}))
+  markdown = report.write_report([path], str(tmp_path / "out")).markdown
+  assert "the authors' selection protocol" in markdown
+  row = _row(markdown.split("selection protocol")[1], "mean")
+  assert row[1] == "MCAR 90%"
+  assert row[2].startswith("91.00 ±") and row[3].startswith("93.50 ±")
+  assert row[4] == "+2.50" and row[5] == "300, 450"
+  assert "| gil | MCAR" not in markdown.split("selection protocol")[1]
+  csv_rows = [r for r in _read_csv(tmp_path / "out" / "report.csv")
+              if r["metric"] == "accuracy_test_selected"]
+  assert [(r["method"], float(r["mean"])) for r in csv_rows] == [("mean", 93.5)]
+  # Without traced runs there is no such table.
+  plain = _write(tmp_path, "p.json", _mnist(0.9, {"gil": _method([0.91, 0.93])}))
+  assert "selection protocol" not in report.write_report(
+      [plain], str(tmp_path / "out2")).markdown

@@ -79,6 +79,28 @@ def test_returned_parameters_are_the_best_on_validation():
   np.testing.assert_allclose(-nll, scores[best], rtol=1e-4)
 
 
+@pytest.mark.parametrize("method", ["zero", "gil"])
+def test_test_trace_is_the_test_score_per_eval_and_never_changes_selection(method):
+  prep = _blobs()
+  cfg = dataclasses.replace(TINY, method=method, selection_metric="neg_loss")
+  plain = fit(cfg, prep, seed=1)
+  traced = fit(dataclasses.replace(cfg, track_test=True), prep, seed=1)
+  assert "test_score" not in plain.history
+  # Selection, parameters and validation numbers are those of the untraced run.
+  assert traced.best_step == plain.best_step and traced.val == plain.val
+  for k in plain.history:
+    np.testing.assert_array_equal(traced.history[k], plain.history[k])
+  # The trace at the selected step is the selected parameters' test score.
+  i = int(np.flatnonzero(traced.history["step"] == traced.best_step)[0])
+  trainer = make_trainer(cfg, prep.train.x.shape[1], 2)
+  probs = np.asarray(trainer.predict(traced.params, jax.tree.map(jnp.asarray,
+                                                                 prep.test)))
+  nll = -np.mean(np.log(probs[np.arange(len(prep.test.y)), prep.test.y]))
+  np.testing.assert_allclose(traced.history["test_score"][i], -nll, rtol=1e-4)
+  # ... and it varies over training (a real trace, not a constant).
+  assert np.ptp(traced.history["test_score"]) > 0
+
+
 def test_gil_h_equals_zero_imputation_only_when_the_placeholder_is_zero():
   # SPEC 1: with placeholder 0, x * m == x, so GIL-H has zero imputation's gradient.
   for placeholder, same in ((0.0, True), (2.0, False)):

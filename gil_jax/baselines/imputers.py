@@ -159,7 +159,8 @@ def knn(train: Split, val: Split, test: Split, *, seed: int = 0,
 def mice(train: Split, val: Split, test: Split, *, seed: int = 0,
          max_iter: int = 5, n_nearest_features: int | None = 20,
          max_fit_rows: int | None = 10000, sample_posterior: bool = False,
-         tol: float = 1e-3, skip_complete: bool = False) -> Splits:
+         tol: float = 1e-3, skip_complete: bool = False,
+         clip: bool = False) -> Splits:
   """MICE: chained Bayesian ridge regressions (``IterativeImputer``).
 
   Starting from mean imputation, each column with missing values is regressed in
@@ -183,16 +184,27 @@ def mice(train: Split, val: Split, test: Split, *, seed: int = 0,
     tol: early-stopping tolerance of ``IterativeImputer``.
     skip_complete: skip columns with no missing training value (faster when a region
       is always observed, as in MAR; such columns are then mean-imputed elsewhere).
+    clip: keep each imputed value within the column's observed training range
+      (linear regressions otherwise extrapolate, e.g. far outside [0, 1] for
+      pixels); columns with no observed training value stay unbounded.
 
   Returns:
     ``(train, val, test)`` with missing entries imputed.
   """
   d = np.asarray(train.x).shape[-1]
+  bounds = {}
+  if clip:
+    observed = np.asarray(train.m) > 0
+    x = np.asarray(train.x, np.float64)
+    seen = observed.any(0)
+    bounds = dict(
+        min_value=np.where(seen, np.where(observed, x, np.inf).min(0), -np.inf),
+        max_value=np.where(seen, np.where(observed, x, -np.inf).max(0), np.inf))
   imputer = IterativeImputer(
       estimator=BayesianRidge(), max_iter=max_iter, tol=tol,
       n_nearest_features=_n_nearest(n_nearest_features, d),
       sample_posterior=sample_posterior, skip_complete=skip_complete,
-      random_state=seed, keep_empty_features=True)
+      random_state=seed, keep_empty_features=True, **bounds)
   return _sklearn_impute(imputer, train, val, test, max_fit_rows=max_fit_rows,
                          seed=seed, what="MICE imputation")
 

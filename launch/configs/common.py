@@ -23,7 +23,8 @@ def base_config() -> ml_collections.ConfigDict:
   # Options of the imputers (gil_jax.baselines.imputers), bounded for MNIST's size.
   c.imputer_options = ml_collections.ConfigDict({
       "knn": {"max_fit_rows": 5000},
-      "mice": {"max_iter": 5, "n_nearest_features": 20, "max_fit_rows": 10000},
+      "mice": {"max_iter": 5, "n_nearest_features": 20, "max_fit_rows": 10000,
+               "clip": False},
       "missforest": {"max_iter": 3, "max_fit_rows": 5000},
       "gain": {"num_steps": 10000},
   })
@@ -39,6 +40,7 @@ def base_config() -> ml_collections.ConfigDict:
       "lr_decay_steps": 1000,
       "lr_decay_rate": 1.0,
       "selection_metric": "accuracy",
+      "track_test": False,           # diagnostic: trace test score (never selects)
       "actor_lr": 1e-4,
       "critic_lr": 1e-3,
       "gamma": 0.99,
