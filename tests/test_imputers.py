@@ -175,12 +175,14 @@ def test_mice_clip_keeps_imputations_in_the_observed_training_range():
   # makes the regression extrapolate to ~50 unless clipped to column 1's range.
   rng = np.random.default_rng(0)
   x0 = rng.uniform(0, 1, 300)
-  train_x = np.stack([x0, 10 * x0, rng.normal(size=300)], 1).astype(np.float32)
+  train_x = np.stack([x0, 10 * x0, rng.normal(size=300), np.full(300, 2.0)],
+                     1).astype(np.float32)      # last: constant (MNIST's borders)
   train_m = np.ones_like(train_x)
   train_m[::3, 1] = 0                      # some missing, so column 1 is imputed
+  train_m[::5, 3] = 0
   train = Split(x=train_x * train_m, m=train_m, y=np.arange(300, dtype=np.int32) % 2)
-  test_x = np.array([[5.0, 0.0, 0.0], [0.5, 0.0, 0.0]], np.float32)
-  test = Split(x=test_x, m=np.array([[1, 0, 1], [1, 0, 1]], np.float32),
+  test_x = np.array([[5.0, 0.0, 0.0, 0.0], [0.5, 0.0, 0.0, 0.0]], np.float32)
+  test = Split(x=test_x, m=np.array([[1, 0, 1, 0], [1, 0, 1, 0]], np.float32),
                y=np.array([0, 1], np.int32))
   free = imputers.mice(train, test, test, seed=0, max_iter=3)[2].x
   clipped = imputers.mice(train, test, test, seed=0, max_iter=3, clip=True)[2].x
@@ -189,3 +191,4 @@ def test_mice_clip_keeps_imputations_in_the_observed_training_range():
   np.testing.assert_allclose(clipped[0, 1], hi, rtol=1e-5)  # clipped at the max
   np.testing.assert_allclose(clipped[1, 1], free[1, 1], rtol=1e-4)  # in range: same
   np.testing.assert_array_equal(clipped[:, [0, 2]], test_x[:, [0, 2]])
+  np.testing.assert_allclose(clipped[:, 3], 2.0, rtol=1e-5)   # the constant

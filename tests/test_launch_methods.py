@@ -216,6 +216,19 @@ def test_standardised_inputs_zero_gil_h_and_mean_are_one_computation(tmp_path):
                                rtol=1e-5)
 
 
+def test_mean_placeholder_makes_zero_mean_imputation_and_gil_h_differ(tmp_path):
+  # launch/configs/mnist_mcar_meanfill.py: raw pixels, missing = training mean.
+  config = _tiny_digits(("zero", "mean", "gil_h"), "none", 40)
+  with config.ignore_type():
+    config.placeholder = "mean"
+  methods = experiment.run(config, str(tmp_path))["methods"]
+  acc = {m: methods[m]["val"]["accuracy"]["per_seed"] for m in config.methods}
+  np.testing.assert_allclose(acc["zero"], acc["mean"], atol=1e-3)  # same inputs
+  assert acc["gil_h"] != acc["zero"]        # x * m drops the filled means' gradient
+  np.testing.assert_allclose(methods["zero"]["imputation_mse"]["per_seed"],
+                             methods["mean"]["imputation_mse"]["per_seed"], rtol=1e-6)
+
+
 def _with(config, field, value):
   import copy
   cfg = copy.deepcopy(config)

@@ -186,7 +186,7 @@ def mice(train: Split, val: Split, test: Split, *, seed: int = 0,
       is always observed, as in MAR; such columns are then mean-imputed elsewhere).
     clip: keep each imputed value within the column's observed training range
       (linear regressions otherwise extrapolate, e.g. far outside [0, 1] for
-      pixels); columns with no observed training value stay unbounded.
+      pixels); constant or never observed columns stay unbounded.
 
   Returns:
     ``(train, val, test)`` with missing entries imputed.
@@ -196,10 +196,13 @@ def mice(train: Split, val: Split, test: Split, *, seed: int = 0,
   if clip:
     observed = np.asarray(train.m) > 0
     x = np.asarray(train.x, np.float64)
-    seen = observed.any(0)
-    bounds = dict(
-        min_value=np.where(seen, np.where(observed, x, np.inf).min(0), -np.inf),
-        max_value=np.where(seen, np.where(observed, x, -np.inf).max(0), np.inf))
+    lo = np.where(observed, x, np.inf).min(0)
+    hi = np.where(observed, x, -np.inf).max(0)
+    # scikit-learn needs min < max: a constant (or never observed) column stays
+    # unbounded; its regression predicts the constant anyway.
+    ranged = hi > lo
+    bounds = dict(min_value=np.where(ranged, lo, -np.inf),
+                  max_value=np.where(ranged, hi, np.inf))
   imputer = IterativeImputer(
       estimator=BayesianRidge(), max_iter=max_iter, tol=tol,
       n_nearest_features=_n_nearest(n_nearest_features, d),
