@@ -420,7 +420,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, resume: bool = False
     }
     if mse is not None:
       results["methods"][method]["imputation_mse"] = mse
-    if fits and "test_score" in fits[0].history:
+    if "test_score" in (getattr(fits[0], "history", None) or {}):   # not hgb
       results["methods"][method]["test_selected"] = test_selected(
           fits, config.train.selection_metric)
     write_json(results, os.path.join(workdir, "results.json"))
