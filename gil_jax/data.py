@@ -231,13 +231,16 @@ def prepare_tabular(raw: RawTabular, *, val_fraction: float = 0.1,
     parts = {k: (v[0][:, keep], v[1]) for k, v in parts.items()}
     x_train = parts["train"][0]
 
+  if isinstance(placeholder, str) and placeholder != "mean":
+    raise ValueError(f"placeholder must be a number or 'mean', got {placeholder!r}")
   with warnings.catch_warnings():
     warnings.simplefilter("ignore", RuntimeWarning)  # nan-reductions, checked above
+    col_mean = np.nanmean(x_train, axis=0)
     if scaling == "standardize":
-      shift = np.nanmean(x_train, axis=0)
+      shift = col_mean
       scale = np.nanstd(x_train, axis=0)
     elif scaling == "center":
-      shift = np.nanmean(x_train, axis=0)
+      shift = col_mean
       scale = np.ones(x_train.shape[1])
     elif scaling == "max":
       shift = np.zeros(x_train.shape[1])
@@ -251,12 +254,8 @@ def prepare_tabular(raw: RawTabular, *, val_fraction: float = 0.1,
           f"{scaling!r}")
   # A constant observed column carries no information but must not divide by zero.
   scale = np.where(scale > 0, scale, 1.0)
-  if isinstance(placeholder, str):
-    if placeholder != "mean":
-      raise ValueError(f"placeholder must be a number or 'mean', got {placeholder!r}")
-    with warnings.catch_warnings():
-      warnings.simplefilter("ignore", RuntimeWarning)  # no all-NaN column here
-      placeholder = (np.nanmean(x_train, axis=0) - shift) / scale
+  if isinstance(placeholder, str):                   # "mean", checked above
+    placeholder = (col_mean - shift) / scale
 
   def finish(x, y) -> Split:
     m = ~np.isnan(x)
