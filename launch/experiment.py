@@ -41,7 +41,7 @@ import copy
 import json
 import os
 import time
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable
 
 import jax
 import ml_collections
@@ -52,6 +52,7 @@ from data_prep import csv_sequences
 from data_prep import physionet2012
 from data_prep import tabular
 from gil_jax import data as data_lib
+from gil_jax.methods import METHODS, MethodSpec, method_spec, transform  # noqa: F401 (re-exported)
 from gil_jax import policy as policy_lib
 from gil_jax import train as train_lib
 from gil_jax.baselines import boosting
@@ -73,69 +74,6 @@ DATASETS: dict[str, Callable[..., Any]] = {
 # (``launch.evaluate --data_dir`` sets it to score a model on another set).
 RAW_DATA_ARG = {"physionet2012": "manual_dir", "mnist": "manual_dir",
                 "csv_sequences": "directory"}
-
-
-class MethodSpec(NamedTuple):
-  """How the launcher trains a method: data transforms, then a trainer.
-
-  ``transforms`` apply in order to every split of each dataset before training:
-  ``"mean"`` (observed training mean), ``"carry_forward"`` (last observation),
-  ``"mask_features"`` (the mask appended as inputs), or an imputer name of
-  :data:`gil_jax.baselines.IMPUTERS` (fitted on the training split).
-  """
-  trainer_method: str = "zero"     # TrainConfig.method
-  transforms: tuple[str, ...] = ()
-  model: str | None = None         # overrides config.train.model
-  custom: str | None = None        # "input_space" (App. G) or "hgb" (no JAX trainer)
-
-
-METHODS: dict[str, MethodSpec] = {
-    # GIL and its variants, and the trainer's own baselines.
-    "gil": MethodSpec("gil"),
-    "gil_d": MethodSpec("gil_d"),
-    "gil_h": MethodSpec("gil_h"),
-    # GIL on inputs with the mask appended as features (the policy weighs both):
-    # with placeholder 0 the predictor otherwise cannot tell missing from zero.
-    "gil_mask": MethodSpec("gil", transforms=("mask_features",)),
-    "gil_d_mask": MethodSpec("gil_d", transforms=("mask_features",)),
-    "zero": MethodSpec("zero"),
-    "mean": MethodSpec("mean"),
-    # Imputation, then the same predictor (tables).
-    "knn": MethodSpec(transforms=("knn",)),
-    "mice": MethodSpec(transforms=("mice",)),
-    "missforest": MethodSpec(transforms=("missforest",)),
-    "gain": MethodSpec(transforms=("gain",)),
-    # Sequences: carry-forward and mask-as-input variants, GRU-D.
-    "carry_forward": MethodSpec(transforms=("carry_forward",)),
-    "mean_mask": MethodSpec(transforms=("mean", "mask_features")),
-    "carry_forward_mask": MethodSpec(transforms=("carry_forward", "mask_features")),
-    "grud": MethodSpec(model="grud"),
-    # App. G ablation; gradient boosting with native NaN handling.
-    "input_space": MethodSpec(custom="input_space"),
-    "hgb": MethodSpec(custom="hgb"),
-}
-
-
-def transform(prepared: data_lib.Prepared, transforms: tuple[str, ...],
-              seed: int = 0, imputer_options: dict | None = None
-              ) -> data_lib.Prepared:
-  """``prepared`` with every split passed through ``transforms`` (MethodSpec)."""
-  for name in transforms:
-    if name in imputers.IMPUTERS:
-      prepared = imputers.impute(prepared, name, seed=seed,
-                                 **(imputer_options or {}).get(name, {}))
-      continue
-    if name == "mean":
-      fn = lambda s: data_lib.mean_imputed(s, prepared.train_mean)
-    elif name == "carry_forward":
-      fn = data_lib.carry_forward
-    elif name == "mask_features":
-      fn = data_lib.with_mask_features
-    else:
-      raise ValueError(f"unknown data transform {name!r}")
-    prepared = prepared._replace(train=fn(prepared.train), val=fn(prepared.val),
-                                 test=fn(prepared.test))
-  return prepared
 
 
 def load_data(config: ml_collections.ConfigDict, mask_seed: int | None = None,
@@ -160,12 +98,6 @@ def load_data(config: ml_collections.ConfigDict, mask_seed: int | None = None,
       test_fraction=config.split.test_fraction, split_seed=split_seed,
       scaling=config.scaling, placeholder=config.placeholder,
       drop_all_missing_columns=config.drop_all_missing_columns)
-
-
-def method_spec(method: str) -> MethodSpec:
-  if method not in METHODS:
-    raise ValueError(f"unknown method {method!r}; choose from {sorted(METHODS)}")
-  return METHODS[method]
 
 
 def train_config(config: ml_collections.ConfigDict,

@@ -1,0 +1,84 @@
+"""The launcher's methods: what each does to the data, and which trainer it uses.
+
+A launcher method (``gil``, ``mean_mask``, ``mice``, ``hgb``, ...) is a
+:class:`MethodSpec`: data transforms applied to every split, then a trainer
+(:class:`gil_jax.train.TrainConfig` ``method``), or a custom fitter.  The table lives
+in the library so that the launcher, the scikit-learn estimator and other tools share
+one definition.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from gil_jax import data as data_lib
+from gil_jax.baselines import imputers
+
+
+class MethodSpec(NamedTuple):
+  """How the launcher trains a method: data transforms, then a trainer.
+
+  ``transforms`` apply in order to every split of each dataset before training:
+  ``"mean"`` (observed training mean), ``"carry_forward"`` (last observation),
+  ``"mask_features"`` (the mask appended as inputs), or an imputer name of
+  :data:`gil_jax.baselines.IMPUTERS` (fitted on the training split).
+  """
+  trainer_method: str = "zero"     # TrainConfig.method
+  transforms: tuple[str, ...] = ()
+  model: str | None = None         # overrides config.train.model
+  custom: str | None = None        # "input_space" (App. G) or "hgb" (no JAX trainer)
+
+
+METHODS: dict[str, MethodSpec] = {
+    # GIL and its variants, and the trainer's own baselines.
+    "gil": MethodSpec("gil"),
+    "gil_d": MethodSpec("gil_d"),
+    "gil_h": MethodSpec("gil_h"),
+    # GIL on inputs with the mask appended as features (the policy weighs both):
+    # with placeholder 0 the predictor otherwise cannot tell missing from zero.
+    "gil_mask": MethodSpec("gil", transforms=("mask_features",)),
+    "gil_d_mask": MethodSpec("gil_d", transforms=("mask_features",)),
+    "zero": MethodSpec("zero"),
+    "mean": MethodSpec("mean"),
+    # Imputation, then the same predictor (tables).
+    "knn": MethodSpec(transforms=("knn",)),
+    "mice": MethodSpec(transforms=("mice",)),
+    "missforest": MethodSpec(transforms=("missforest",)),
+    "gain": MethodSpec(transforms=("gain",)),
+    # Sequences: carry-forward and mask-as-input variants, GRU-D.
+    "carry_forward": MethodSpec(transforms=("carry_forward",)),
+    "mean_mask": MethodSpec(transforms=("mean", "mask_features")),
+    "carry_forward_mask": MethodSpec(transforms=("carry_forward", "mask_features")),
+    "grud": MethodSpec(model="grud"),
+    # App. G ablation; gradient boosting with native NaN handling.
+    "input_space": MethodSpec(custom="input_space"),
+    "hgb": MethodSpec(custom="hgb"),
+}
+
+
+def transform(prepared: data_lib.Prepared, transforms: tuple[str, ...],
+              seed: int = 0, imputer_options: dict | None = None
+              ) -> data_lib.Prepared:
+  """``prepared`` with every split passed through ``transforms`` (MethodSpec)."""
+  for name in transforms:
+    if name in imputers.IMPUTERS:
+      prepared = imputers.impute(prepared, name, seed=seed,
+                                 **(imputer_options or {}).get(name, {}))
+      continue
+    if name == "mean":
+      fn = lambda s: data_lib.mean_imputed(s, prepared.train_mean)
+    elif name == "carry_forward":
+      fn = data_lib.carry_forward
+    elif name == "mask_features":
+      fn = data_lib.with_mask_features
+    else:
+      raise ValueError(f"unknown data transform {name!r}")
+    prepared = prepared._replace(train=fn(prepared.train), val=fn(prepared.val),
+                                 test=fn(prepared.test))
+  return prepared
+
+
+def method_spec(method: str) -> MethodSpec:
+  if method not in METHODS:
+    raise ValueError(f"unknown method {method!r}; choose from {sorted(METHODS)}")
+  return METHODS[method]
