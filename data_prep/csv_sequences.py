@@ -15,14 +15,35 @@ is a missing value. A patient's rows are consecutive and in time order::
     1027,70,36.9,135
 
 Here patient ``513`` has three steps (the last one with nothing observed) and
-``1027`` one. :func:`load_csv_sequences` finds the files by name in a directory,
-``{split}_{label}.csv`` (or ``.csv.gz``) with an integer label::
+``1027`` one.
 
-    my_extract/train_0.csv  train_1.csv  val_0.csv  val_1.csv
-               test_0.csv   test_1.csv
+Which files, and what becomes of their splits (:func:`load_csv_dataset`, the
+launcher's loader; ``config.data`` of ``launch/configs/csv_sequences.py`` holds
+its arguments). Files are found by name in a directory, ``{split}_{label}.csv``
+(or ``.csv.gz``) with an integer label, or taken from a ``files`` mapping:
 
-or takes them from an explicit ``files`` mapping, e.g. for the authors' names
-(their code scores ``df_shock_*`` as class 1)::
+* ``train_*`` and ``test_*`` only: validation is carved from the training files
+  (stratified, ``config.split.val_fraction`` of them, ``split_seed``) and the
+  test files ARE the test set::
+
+      my_extract/train_0.csv  train_1.csv  test_0.csv  test_1.csv
+
+* ``train_*``, ``val_*`` and ``test_*``: the three splits as given.
+* one split only (e.g. ``train_0.csv``, ``train_1.csv``), or ``pool=True``:
+  every file pooled and split by the config (``config.split``: 80/10/10
+  stratified by default; or ``config.cv_folds``).
+
+The GIL authors' septic-shock files (their ``sequential_data/``: first column
+``TrainSampleIdx``, numeric headers ``0, 1, ...``, empty cell = missing; their
+code scores ``df_shock_*`` as class 1) work either renamed::
+
+    df_non_shock_train.csv -> train_0.csv    df_shock_train.csv -> train_1.csv
+    df_non_shock_test.csv  -> test_0.csv     df_shock_test.csv  -> test_1.csv
+
+or as shipped, with a ``files`` mapping (a dict, or on the command line the
+string ``{split}_{label}=FILE`` pairs separated by commas)::
+
+    --config.data.files=train_0=df_non_shock_train.csv,train_1=df_shock_train.csv,test_0=df_non_shock_test.csv,test_1=df_shock_test.csv
 
     load_csv_sequences("data", files={
         "train": {0: "df_non_shock_train.csv", 1: "df_shock_train.csv"},
@@ -36,6 +57,11 @@ label file (ascending label), then as in the file. All splits share ``T``:
 ``max_steps`` if given, else the longest patient of all files. Nothing is
 normalised here (:func:`gil_jax.data.prepare_sequences` does that on training
 statistics).
+
+Degenerate data are caught: a file whose observed cells (two or more) all hold
+one value, or that observes nothing (e.g. an export that wrote 0.0 into every
+cell), is an error; a variable that is constant (or never observed) over all
+the files gets a warning naming it.
 
 An optional time column (``time_column``) is only checked: a patient's times
 must increase strictly. It is not a variable unless listed in ``variables``
@@ -136,6 +162,120 @@ def discover_files(directory: str | os.PathLike,
           f"{split}_0.csv and {split}_1.csv")
     found[split] = dict(sorted(files.items()))
   return found
+
+
+_FILE_KEY = re.compile(r"^\s*([A-Za-z][\w-]*?)_(\d+)\s*$")
+
+
+def parse_files(files: Mapping | str) -> dict[str, dict[int, str]]:
+  """A ``files`` argument as ``{split: {label: file name}}``.
+
+  Args:
+    files: a mapping ``{split: {label: file}}``, or a string of
+      ``{split}_{label}=FILE`` pairs separated by commas (the command-line
+      form, e.g. ``train_0=df_non_shock_train.csv,train_1=df_shock_train.csv``).
+
+  Raises:
+    ValueError: a pair without ``=``, a key that is not ``{split}_{label}``
+      with an integer label, or a (split, label) given twice.
+  """
+  if isinstance(files, Mapping):
+    return {str(split): dict(by_label) for split, by_label in files.items()}
+  if not isinstance(files, str):
+    raise ValueError(f"files must be a mapping or a string of "
+                     f"split_label=FILE pairs, got {type(files).__name__}")
+  out: dict[str, dict[int, str]] = {}
+  for pair in (p for p in files.split(",") if p.strip()):
+    key, eq, name = pair.partition("=")
+    match = _FILE_KEY.match(key)
+    if not eq or match is None or not name.strip():
+      raise ValueError(
+          f"files: cannot read {pair.strip()!r}; expected {{split}}_{{label}}"
+          f"=FILE pairs separated by commas, e.g. "
+          f"train_0=df_non_shock_train.csv,train_1=df_shock_train.csv")
+    split, label = match.group(1), int(match.group(2))
+    if label in out.get(split, {}):
+      raise ValueError(f"files names split {split!r} label {label} twice")
+    out.setdefault(split, {})[label] = name.strip()
+  if not out:
+    raise ValueError("files is empty: give at least one split_label=FILE pair")
+  return out
+
+
+def find_layout(directory: str | os.PathLike, *,
+                files: Mapping | str | None = None,
+                splits: Sequence[str] | str = ()) -> dict[str, dict[int, str]]:
+  """Which files hold which split and label (``{split: {label: file}}``).
+
+  Args:
+    directory: the folder.
+    files: an explicit mapping (see :func:`parse_files`); wins over ``splits``.
+    splits: split names to look for (each must have files); a string is split
+      at commas. Empty: whichever of ``train``, ``val``, ``test`` have files
+      (at least one must).
+
+  Raises:
+    DataFileNotFoundError: no file of the expected names; the message lists the
+      CSV files that are there and how to name or map them.
+  """
+  if files:
+    return parse_files(files)
+  if isinstance(splits, str):
+    splits = [s for s in splits.split(",") if s.strip()]
+  splits = [s.strip() for s in splits]
+  if splits:
+    return discover_files(directory, splits)
+  directory = os.fspath(directory)
+  if not os.path.isdir(directory):
+    raise data_lib.DataFileNotFoundError(
+        f"CSV sequence directory not found: {directory!r}")
+  present = [s for s in SPLITS
+             if any(re.match(rf"^{s}_[^_]+\.csv(\.gz)?$", n)
+                    for n in os.listdir(directory))]
+  if not present:
+    csvs = sorted(n for n in os.listdir(directory)
+                  if re.search(r"\.csv(\.gz)?$", n))
+    raise data_lib.DataFileNotFoundError(
+        f"no train_<label>.csv, val_<label>.csv or test_<label>.csv in "
+        f"{directory!r} (CSV files there: {csvs[:12]}); rename them, e.g. "
+        f"df_non_shock_train.csv -> train_0.csv, df_shock_train.csv -> "
+        f"train_1.csv, or map them with files=, e.g. --config.data.files="
+        f"train_0=df_non_shock_train.csv,train_1=df_shock_train.csv,"
+        f"test_0=df_non_shock_test.csv,test_1=df_shock_test.csv")
+  return discover_files(directory, present)
+
+
+def _check_variation(table: "_Table") -> None:
+  """Raises if a file observes nothing, or several cells that all hold one value
+  (a single observed cell is a tiny file, not a degenerate one)."""
+  observed = table.values[~np.isnan(table.values)]
+  if not observed.size:
+    raise ValueError(f"{table.path!r} observes nothing: every variable cell is "
+                     f"empty")
+  if observed.size > 1 and observed.min() == observed.max():
+    raise ValueError(
+        f"{table.path!r} has no variation at all: its {observed.size} observed "
+        f"cells all hold {observed[0]:g} (a placeholder export? use an empty "
+        f"cell for a missing value)")
+
+
+def _warn_constant_columns(tables: Sequence["_Table"]) -> None:
+  """Warns naming the variables constant (or never observed) over all files."""
+  with warnings.catch_warnings():
+    warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: handled
+    lo = np.nanmin(np.stack([np.nanmin(t.values, 0) for t in tables]), 0)
+    hi = np.nanmax(np.stack([np.nanmax(t.values, 0) for t in tables]), 0)
+  names = tables[0].feature_names
+  never = [n for n, a in zip(names, lo) if np.isnan(a)]
+  constant = [f"{n} (= {a:g})" for n, a, b in zip(names, lo, hi) if a == b]
+  if len(constant) > 20:
+    constant = constant[:20] + [f"... {len(constant) - 20} more"]
+  if constant or never:
+    what = ([f"constant over all observed cells: {constant}"] if constant else []
+            ) + ([f"never observed: {never}"] if never else [])
+    warnings.warn(
+        f"variable(s) carrying no information in "
+        f"{[os.path.basename(t.path) for t in tables]}: {'; '.join(what)}")
 
 
 def _read_header(path: str) -> list[str]:
@@ -309,7 +449,8 @@ def load_csv_sequences(
     splits: splits to load, found as ``{split}_{label}.csv[.gz]`` (see
       :func:`discover_files`); ignored when ``files`` is given.
     files: explicit ``{split: {label: file}}``, file names relative to
-      ``directory`` (e.g. the authors' ``df_shock_train.csv``).
+      ``directory`` (e.g. the authors' ``df_shock_train.csv``), or its string
+      form (:func:`parse_files`).
     id_column: name of the patient id column; default the first column.
     time_column: name of a time column, checked for strictly increasing
       times per patient; not a variable unless listed in ``variables``.
@@ -334,6 +475,8 @@ def load_csv_sequences(
     files = discover_files(directory, splits)
   elif not files:
     raise ValueError("files is empty: give at least one split")
+  else:
+    files = parse_files(files)
   if max_steps is not None and (not isinstance(max_steps, (int, np.integer))
                                 or max_steps < 1):
     raise ValueError(f"max_steps must be a positive integer, got {max_steps!r}")
@@ -364,6 +507,7 @@ def load_csv_sequences(
       table = _read_file(path, int(label), id_column=id_column,
                          time_column=time_column, variables=variables,
                          reference=reference)
+      _check_variation(table)
       if reference is None:
         reference = table
       tables[split].append(table)
@@ -371,6 +515,7 @@ def load_csv_sequences(
 
   all_tables = [t for ts in tables.values() for t in ts]
   _warn_shared_ids(all_tables)
+  _warn_constant_columns(all_tables)
   longest = max(int(t.counts.max()) for t in all_tables)
   if max_steps is None:
     steps = longest
@@ -483,3 +628,66 @@ def load_csv_pooled(directory: str | os.PathLike,
   """
   pooled, _ = pool_splits(load_csv_sequences(directory, **kwargs))
   return pooled
+
+
+def given_splits(parts: Mapping[str, data_lib.RawSequences], *,
+                 val_fraction: float = 0.1, split_seed: int = 0
+                 ) -> tuple[data_lib.RawSequences,
+                            tuple[np.ndarray, np.ndarray, np.ndarray]]:
+  """The files' own splits as ``(pooled, (train, val, test) row indices)``.
+
+  ``parts`` holds ``train`` and ``test`` (and optionally ``val``); without
+  ``val``, validation is a stratified ``val_fraction`` of the training rows
+  (seed ``split_seed``). For ``prepare_sequences(pooled, indices=...)``.
+  """
+  pooled, idx = pool_splits(parts)
+  if "val" in idx:
+    return pooled, (idx["train"], idx["val"], idx["test"])
+  train, val, _ = data_lib.stratified_split(pooled.y[idx["train"]],
+                                            val_fraction, 0.0, split_seed)
+  return pooled, (idx["train"][train], idx["train"][val], idx["test"])
+
+
+def load_csv_dataset(
+    directory: str | os.PathLike, *, files: Mapping | str | None = None,
+    splits: Sequence[str] | str = (), pool: bool = False,
+    id_column: str | None = None, time_column: str | None = None,
+    variables: Sequence[str] | None = None, max_steps: int | None = None,
+    truncate: bool = False, name: str = "csv"
+) -> data_lib.RawSequences | dict[str, data_lib.RawSequences]:
+  """The launcher's loader: the files' splits kept, or everything pooled.
+
+  Args:
+    directory: folder with the CSV files.
+    files: explicit mapping or its string form (:func:`parse_files`).
+    splits: split names to read (default: whichever of train/val/test exist;
+      see :func:`find_layout`).
+    pool: pool every file into one set, split later by the config.
+    id_column, time_column, variables, max_steps, truncate, name: as
+      :func:`load_csv_sequences`; empty values (``""``, ``()``, as config
+      defaults) mean "not given".
+
+  Returns:
+    With one split, or ``pool``: one pooled :class:`RawSequences` (the config
+    splits it). Otherwise ``{"train", ["val"], "test"}`` -> RawSequences: the
+    given test files are the test set (:func:`given_splits`).
+
+  Raises:
+    ValueError: several splits that are not train + test (+ val).
+  """
+  layout = find_layout(directory, files=files, splits=splits)
+  parts = load_csv_sequences(
+      directory, files=layout, id_column=id_column or None,
+      time_column=time_column or None,
+      variables=list(variables) if variables else None, max_steps=max_steps,
+      truncate=truncate, name=name)
+  if pool or len(parts) == 1:
+    return pool_splits(parts)[0]
+  names = set(parts)
+  if not {"train", "test"} <= names or not names <= set(SPLITS):
+    raise ValueError(
+        f"CSV splits {sorted(names)} in {os.fspath(directory)!r}: expected "
+        f"train and test (validation carved from train), train, val and test, "
+        f"or a single split; set pool=True (--config.data.pool=True) to pool "
+        f"them all and split by the config")
+  return {s: parts[s] for s in SPLITS if s in parts}

@@ -45,9 +45,11 @@ the paper's single stratified 80/10/10 split, or five such splits (seeds
 0..4) as in the Raindrop line of work.
 
 Further sets (e.g. set B) go in the same manual directory as
-``{set_name}_long.csv.gz`` with ``{set_name}_outcomes.csv``. If that outcomes
-file is absent, ``outcomes.csv`` is used. A stay's outcome is found by its
-record id, so one outcomes file may hold several sets.
+``{set_name}_long.csv.gz`` with an outcomes file, the first that exists of
+(:func:`outcome_candidates`, for ``set-b``): ``set-b_outcomes.csv``, the
+challenge's own ``Outcomes-b.txt``, ``outcomes-b.csv``, ``outcomes.csv``. A
+stay's outcome is found by its record id, so one outcomes file may hold several
+sets. A missing outcomes file is an error listing every name tried.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ import csv
 import hashlib
 import os
 import pathlib
+import re
 from typing import Sequence
 
 import numpy as np
@@ -66,7 +69,7 @@ import pyarrow.csv as pacsv
 # there without declaring it (tensorflow/datasets#11212): pin it.
 import tensorflow_datasets as tfds
 
-from gil_jax.data import require_file, stratified_split
+from gil_jax.data import DataFileNotFoundError, require_file, stratified_split
 
 NUM_HOURS = 48
 # Minutes since ICU admission. A row at exactly 48:00 still belongs to the stay.
@@ -98,6 +101,22 @@ def default_manual_dir() -> str:
   return os.fspath(_DEFAULT_MANUAL_DIR)
 
 
+def outcome_candidates(manual_dir: str | os.PathLike, set_name: str) -> list[str]:
+  """The outcome file names tried for a set, in order of preference.
+
+  ``{set_name}_outcomes.csv``; for a set named ``set-X``, the challenge's own
+  ``Outcomes-X.txt`` (a CSV with the same columns) and ``outcomes-X.csv``; last,
+  ``outcomes.csv`` (may hold several sets: outcomes are found by record id).
+  """
+  manual_dir = pathlib.Path(manual_dir)
+  names = [f"{set_name}_outcomes.csv"]
+  match = re.fullmatch(r"set-(\w+)", set_name)
+  if match:
+    names += [f"Outcomes-{match.group(1)}.txt", f"outcomes-{match.group(1)}.csv"]
+  names.append("outcomes.csv")
+  return [os.fspath(manual_dir / n) for n in names]
+
+
 def set_files(manual_dir: str | os.PathLike, set_name: str) -> tuple[str, str]:
   """Paths of a set's time-series and outcomes files (these need not exist).
 
@@ -106,14 +125,24 @@ def set_files(manual_dir: str | os.PathLike, set_name: str) -> tuple[str, str]:
     set_name: e.g. ``"set-a"``; the time series are ``{set_name}_long.csv.gz``.
 
   Returns:
-    ``(long_path, outcomes_path)``. The outcomes path is
-    ``{set_name}_outcomes.csv`` if that file exists, else ``outcomes.csv``.
+    ``(long_path, outcomes_path)``. The outcomes path is the first of
+    :func:`outcome_candidates` that exists, else the first candidate.
   """
-  manual_dir = pathlib.Path(manual_dir)
-  long_path = manual_dir / f"{set_name}_long.csv.gz"
-  own = manual_dir / f"{set_name}_outcomes.csv"
-  outcomes_path = own if own.is_file() else manual_dir / "outcomes.csv"
-  return os.fspath(long_path), os.fspath(outcomes_path)
+  long_path = pathlib.Path(manual_dir) / f"{set_name}_long.csv.gz"
+  candidates = outcome_candidates(manual_dir, set_name)
+  outcomes_path = next((c for c in candidates if os.path.isfile(c)), candidates[0])
+  return os.fspath(long_path), outcomes_path
+
+
+def require_outcomes(manual_dir: str | os.PathLike, set_name: str) -> str:
+  """The set's outcomes file, or an error naming every file name tried."""
+  path = set_files(manual_dir, set_name)[1]
+  if not os.path.isfile(path):
+    tried = [os.path.basename(c) for c in outcome_candidates(manual_dir, set_name)]
+    raise DataFileNotFoundError(
+        f"PhysioNet 2012 {set_name} outcomes not found in "
+        f"{os.fspath(manual_dir)!r}: tried {', '.join(tried)}")
+  return path
 
 
 def _read_long(path: str) -> dict[str, np.ndarray]:
@@ -205,9 +234,9 @@ def read_set(manual_dir: str | os.PathLike | None = None,
   if unknown_vars or not variables:
     raise ValueError(f"variables must be a non-empty subset of "
                      f"{list(TIME_SERIES_VARIABLES)}; unknown: {unknown_vars}")
-  long_path, outcomes_path = set_files(manual_dir, set_name)
+  long_path, _ = set_files(manual_dir, set_name)
   require_file(long_path, f"PhysioNet 2012 {set_name} time series")
-  require_file(outcomes_path, f"PhysioNet 2012 {set_name} outcomes")
+  outcomes_path = require_outcomes(manual_dir, set_name)
   rows = _read_long(long_path)
 
   names = [str(n) for n in rows["names"]]
@@ -294,8 +323,8 @@ class Physionet2012(tfds.core.GeneratorBasedBuilder):
                               description="Set A (the public training set)."),
   ]
   MANUAL_DOWNLOAD_INSTRUCTIONS = (
-      "Put {set_name}_long.csv.gz and {set_name}_outcomes.csv (or "
-      "outcomes.csv) in the manual directory; see "
+      "Put {set_name}_long.csv.gz and {set_name}_outcomes.csv (or Outcomes-X.txt, "
+      "outcomes-X.csv for set-X, or outcomes.csv) in the manual directory; see "
       "../shared/data/physionet2012/README.md.")
 
   def _info(self) -> tfds.core.DatasetInfo:
@@ -380,9 +409,9 @@ def load_physionet2012(data_dir: str | os.PathLike | None = None,
   if not builder.is_prepared():
     manual_dir = default_manual_dir() if manual_dir is None else manual_dir
     # Fail before TFDS creates any folder, naming the file rather than the dir.
-    for path, what in zip(set_files(manual_dir, set_name),
-                          ("time series", "outcomes")):
-      require_file(path, f"PhysioNet 2012 {set_name} {what}")
+    require_file(set_files(manual_dir, set_name)[0],
+                 f"PhysioNet 2012 {set_name} time series")
+    require_outcomes(manual_dir, set_name)
     builder.download_and_prepare(
         download_config=tfds.download.DownloadConfig(
             manual_dir=os.fspath(manual_dir)))

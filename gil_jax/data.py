@@ -33,12 +33,16 @@ class RawTabular(NamedTuple):
     num_classes: number of classes.
     feature_names: ``d`` names, used in error messages and reports.
     name: dataset name for results files.
+    groups: optional group id per row (e.g. a patient with several encounters):
+      :func:`prepare_tabular` then keeps each group inside one split
+      (:func:`grouped_split`).
   """
   x: np.ndarray
   y: np.ndarray
   num_classes: int
   feature_names: tuple[str, ...]
   name: str
+  groups: np.ndarray | None = None
 
 
 class Split(NamedTuple):
@@ -137,15 +141,99 @@ def stratified_split(y: np.ndarray, val_fraction: float, test_fraction: float,
         f"bad split fractions: val={val_fraction}, test={test_fraction}")
   idx = np.arange(len(y))
   rng = np.random.RandomState(seed)
-  if test_fraction > 0:
-    rest, test = train_test_split(idx, test_size=test_fraction, stratify=y,
+  try:
+    if test_fraction > 0:
+      rest, test = train_test_split(idx, test_size=test_fraction, stratify=y,
+                                    random_state=rng)
+    else:
+      rest, test = idx, idx[:0]
+    val_of_rest = val_fraction / (1.0 - test_fraction)
+    train, val = train_test_split(rest, test_size=val_of_rest, stratify=y[rest],
                                   random_state=rng)
-  else:
-    rest, test = idx, idx[:0]
-  val_of_rest = val_fraction / (1.0 - test_fraction)
-  train, val = train_test_split(rest, test_size=val_of_rest, stratify=y[rest],
-                                random_state=rng)
+  except ValueError as e:   # scikit-learn's message speaks of its own arguments
+    labels, counts = np.unique(y, return_counts=True)
+    raise ValueError(
+        f"too few rows to split: {len(y)} rows (per class "
+        f"{dict(zip(labels.tolist(), counts.tolist()))}) cannot make a stratified "
+        f"train/validation/test split with val_fraction={val_fraction}, "
+        f"test_fraction={test_fraction} (every split needs rows of every class); "
+        "use more rows or larger fractions") from e
   return np.sort(train), np.sort(val), np.sort(test)
+
+
+def grouped_split(groups: np.ndarray, val_fraction: float, test_fraction: float,
+                  seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """Indices of a train/validation/test split that keeps every group in one split.
+
+  The fractions are of groups (so of rows only on average), drawn uniformly by
+  ``seed``; not stratified by label (with many groups the label shares agree).
+  """
+  if not (0 < val_fraction < 1 and 0 <= test_fraction < 1
+          and val_fraction + test_fraction < 1):
+    raise ValueError(
+        f"bad split fractions: val={val_fraction}, test={test_fraction}")
+  _, inverse = np.unique(np.asarray(groups), return_inverse=True)
+  n = int(inverse.max()) + 1
+  order = np.random.RandomState(seed).permutation(n)
+  n_test, n_val = round(test_fraction * n), max(1, round(val_fraction * n))
+  part = np.zeros(n, np.int64)
+  part[order[:n_test]] = 2
+  part[order[n_test:n_test + n_val]] = 1
+  row_part = part[inverse]
+  return tuple(np.flatnonzero(row_part == k) for k in (0, 1, 2))
+
+
+def _check_labels_contiguous(y: np.ndarray, num_classes: int) -> None:
+  """Every class in ``[0, num_classes)`` has rows: labels such as {0, 5} would make
+  six classes, four of them never seen."""
+  present = np.unique(y)
+  absent = np.setdiff1d(np.arange(num_classes), present)
+  if len(absent):
+    raise ValueError(
+        f"labels must be the contiguous classes 0..{num_classes - 1}, but "
+        f"{len(absent)} of them have no rows ({absent[:10].tolist()}; labels found: "
+        f"{present[:10].tolist()}); relabel the classes 0..{len(present) - 1}")
+
+
+def _observed_stats(x: np.ndarray, axis) -> tuple[np.ndarray, np.ndarray]:
+  """Mean and std of the non-NaN entries along ``axis``, without overflow.
+
+  Values near 1e300 overflow the sum of squares (and the sum); such columns are
+  computed again on values divided by their largest magnitude.  Columns that do
+  not overflow keep the plain computation, bit for bit.
+  """
+  with warnings.catch_warnings():
+    warnings.simplefilter("ignore", RuntimeWarning)   # all-NaN columns, overflow
+    mean, std = np.nanmean(x, axis=axis), np.nanstd(x, axis=axis)
+    bad = ~(np.isfinite(mean) & np.isfinite(std))
+    if bad.any():
+      big = np.nanmax(np.abs(x), axis=axis, keepdims=True)
+      big = np.where(np.isfinite(big) & (big > 0), big, 1.0)
+      u = x / big
+      big = np.squeeze(big, axis=axis)
+      mean = np.where(bad, np.nanmean(u, axis=axis) * big, mean)
+      std = np.where(bad, np.nanstd(u, axis=axis) * big, std)
+  return mean, std
+
+
+def _check_float32(z: np.ndarray, names: Sequence[str], after: str) -> None:
+  """Scaled values must fit float32 (the models' dtype) or they become inf."""
+  too_big = np.abs(np.nan_to_num(z)) > np.finfo(np.float32).max
+  if too_big.any():
+    col = np.nonzero(too_big)[-1][0]
+    raise ValueError(
+        f"{int(too_big.sum())} value(s) exceed the float32 range after {after} "
+        f"(first in column {names[col]!r}); rescale the data or use scaling "
+        "'standardize' or 'max'")
+
+
+def _scaler(shift: np.ndarray, scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+  """``(shift, scale)`` as float32, or float64 where float32 cannot hold them
+  (values near 1e300 standardise fine, but their statistics overflow float32)."""
+  f32 = np.finfo(np.float32).max
+  dtype = (np.float32 if np.all(np.abs(shift) <= f32) and np.all(scale <= f32)
+           else np.float64)
+  return shift.astype(dtype), scale.astype(dtype)
 
 
 def _check_split(name: str, y: np.ndarray, num_classes: int,
@@ -200,13 +288,21 @@ def prepare_tabular(raw: RawTabular, *, val_fraction: float = 0.1,
   x_all = np.asarray(raw.x, np.float64)
   y_all = np.asarray(raw.y, np.int64)
   _check_split("training", y_all, raw.num_classes, need_all_classes=True)
+  _check_labels_contiguous(y_all, raw.num_classes)
+  if raw.groups is not None:
+    if np.shape(raw.groups) != y_all.shape:
+      raise ValueError(f"groups must hold one id per row ({len(y_all)}), got "
+                       f"shape {np.shape(raw.groups)}")
+    split_rows = lambda y, v, t, s: grouped_split(raw.groups, v, t, s)
+  else:
+    split_rows = stratified_split
 
   if test is None:
-    tr, va, te = stratified_split(y_all, val_fraction, test_fraction, split_seed)
+    tr, va, te = split_rows(y_all, val_fraction, test_fraction, split_seed)
     parts = {"train": (x_all[tr], y_all[tr]), "val": (x_all[va], y_all[va]),
              "test": (x_all[te], y_all[te])}
   else:
-    tr, va, _ = stratified_split(y_all, val_fraction, 0.0, split_seed)
+    tr, va, _ = split_rows(y_all, val_fraction, 0.0, split_seed)
     parts = {"train": (x_all[tr], y_all[tr]), "val": (x_all[va], y_all[va]),
              "test": (np.asarray(test.x, np.float64), np.asarray(test.y, np.int64))}
   for name, (_, y) in parts.items():
@@ -233,12 +329,14 @@ def prepare_tabular(raw: RawTabular, *, val_fraction: float = 0.1,
 
   if isinstance(placeholder, str) and placeholder != "mean":
     raise ValueError(f"placeholder must be a number or 'mean', got {placeholder!r}")
+  if not isinstance(placeholder, str) and not np.isfinite(placeholder):
+    raise ValueError(f"placeholder must be finite, got {placeholder}")
   with warnings.catch_warnings():
     warnings.simplefilter("ignore", RuntimeWarning)  # nan-reductions, checked above
-    col_mean = np.nanmean(x_train, axis=0)
+    col_mean, col_std = _observed_stats(x_train, axis=0)
     if scaling == "standardize":
       shift = col_mean
-      scale = np.nanstd(x_train, axis=0)
+      scale = col_std
     elif scaling == "center":
       shift = col_mean
       scale = np.ones(x_train.shape[1])
@@ -261,6 +359,7 @@ def prepare_tabular(raw: RawTabular, *, val_fraction: float = 0.1,
     m = ~np.isnan(x)
     z = (x - shift) / scale
     z = np.where(m, z, placeholder)
+    _check_float32(z, names, f"scaling {scaling!r}")
     return Split(x=z.astype(np.float32), m=m.astype(np.float32),
                  y=y.astype(np.int32))
 
@@ -278,7 +377,7 @@ def prepare_tabular(raw: RawTabular, *, val_fraction: float = 0.1,
   return Prepared(train=splits["train"], val=splits["val"], test=splits["test"],
                   num_classes=raw.num_classes, feature_names=names,
                   train_mean=train_mean.astype(np.float32), summary=summary,
-                  scaler=(shift.astype(np.float32), scale.astype(np.float32)))
+                  scaler=_scaler(shift, scale))
 
 
 def mean_imputed(split: Split, train_mean: np.ndarray) -> Split:
@@ -337,6 +436,7 @@ def scale_sequences(raw: RawSequences, shift: np.ndarray, scale: np.ndarray,
   valid = np.arange(x.shape[1])[None, :] < length[:, None]
   m = ~np.isnan(x) & valid[..., None]
   z = np.where(m, (np.where(m, x, 0.0) - shift) / scale, placeholder)
+  _check_float32(z, raw.feature_names, "standardising")
   return Split(x=z.astype(np.float32), m=m.astype(np.float32),
                y=np.asarray(raw.y)[idx].astype(np.int32),
                length=length.astype(np.int32))
@@ -373,7 +473,7 @@ def validate_sequences(raw: RawSequences, m: np.ndarray | None = None) -> None:
 
 def prepare_sequences(raw: RawSequences, *, val_fraction: float = 0.1,
                       test_fraction: float = 0.1, split_seed: int = 0,
-                      placeholder: float = 0.0,
+                      placeholder: float | str = 0.0,
                       indices: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
                       ) -> Prepared:
   """Splits and standardises sequences with statistics of observed training values.
@@ -381,7 +481,12 @@ def prepare_sequences(raw: RawSequences, *, val_fraction: float = 0.1,
   Args:
     raw: the sequences (NaN = missing; steps past ``length`` are padding).
     val_fraction, test_fraction, split_seed: stratified split, as for tables.
-    placeholder: value of missing entries (and of padding) after scaling.
+    placeholder: value of missing entries (and of padding) after scaling, or
+      ``"3max"``: 3 x the largest observed training value after scaling (one
+      number for all variables; at least 0), the placeholder of the GIL
+      authors' sequence code.  It lies far outside the data, so the predictor
+      can tell a missing entry from an observed one; the value used is
+      ``summary["placeholder"]``.
     indices: explicit ``(train, val, test)`` row indices instead of a seeded split
       (e.g. one of the fixed splits of a published protocol).
 
@@ -391,6 +496,7 @@ def prepare_sequences(raw: RawSequences, *, val_fraction: float = 0.1,
   """
   validate_sequences(raw)
   y_all = np.asarray(raw.y, np.int64)
+  _check_labels_contiguous(y_all, raw.num_classes)
   if indices is None:
     indices = stratified_split(y_all, val_fraction, test_fraction, split_seed)
   names = ("train", "val", "test")
@@ -409,9 +515,14 @@ def prepare_sequences(raw: RawSequences, *, val_fraction: float = 0.1,
                      f"{[raw.feature_names[c] for c in empty[:10]]}")
   with warnings.catch_warnings():
     warnings.simplefilter("ignore", RuntimeWarning)
-    shift = np.nanmean(x_train, axis=(0, 1))
-    scale = np.nanstd(x_train, axis=(0, 1))
+    shift, scale = _observed_stats(x_train, axis=(0, 1))
   scale = np.where(scale > 0, scale, 1.0)
+  if isinstance(placeholder, str):
+    if placeholder != "3max":
+      raise ValueError(f"placeholder must be a number or '3max', got "
+                       f"{placeholder!r}")
+    # The authors replaced NaN by 0 before taking the maximum, hence >= 0.
+    placeholder = 3.0 * max(0.0, float(np.nanmax((x_train - shift) / scale)))
 
   splits = dict(zip(names, (scale_sequences(raw, shift, scale, placeholder, i)
                             for i in indices)))
@@ -425,9 +536,10 @@ def prepare_sequences(raw: RawSequences, *, val_fraction: float = 0.1,
       "all_missing_rows": {k: int((v.m.sum((1, 2)) == 0).sum())
                            for k, v in splits.items()},
       "dropped_columns": [],
+      "placeholder": float(placeholder),
   }
   return Prepared(train=splits["train"], val=splits["val"], test=splits["test"],
                   num_classes=raw.num_classes,
                   feature_names=tuple(raw.feature_names),
                   train_mean=np.zeros(x_all.shape[2], np.float32), summary=summary,
-                  scaler=(shift.astype(np.float32), scale.astype(np.float32)))
+                  scaler=_scaler(shift, scale))

@@ -45,6 +45,7 @@ class DDPG(NamedTuple):
   init: Callable[[jax.Array, jax.Array, jax.Array], DDPGState]
   act: Callable[[Any, jax.Array], jax.Array]
   update: Callable[..., tuple[DDPGState, dict]]
+  value: Callable[[Any, jax.Array, jax.Array], jax.Array]   # Q(s, a)
 
 
 def critic_loss(critic_params, target_actor_params, target_critic_params,
@@ -117,4 +118,4 @@ def make_ddpg(actor: nn.Module, critic: nn.Module, *, gamma: float = 0.99,
         actor_opt=actor_opt, critic_opt=critic_opt)
     return new, {"critic_loss": c_loss, "actor_loss": a_loss}
 
-  return DDPG(init=init, act=act, update=update)
+  return DDPG(init=init, act=act, update=update, value=critic.apply)

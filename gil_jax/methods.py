@@ -26,7 +26,7 @@ class MethodSpec(NamedTuple):
   trainer_method: str = "zero"     # TrainConfig.method
   transforms: tuple[str, ...] = ()
   model: str | None = None         # overrides config.train.model
-  custom: str | None = None        # "input_space" (App. G) or "hgb" (no JAX trainer)
+  custom: str | None = None        # "input_space" (App. G), "hgb"/"logreg" (no JAX trainer)
 
 
 METHODS: dict[str, MethodSpec] = {
@@ -38,6 +38,17 @@ METHODS: dict[str, MethodSpec] = {
     # with placeholder 0 the predictor otherwise cannot tell missing from zero.
     "gil_mask": MethodSpec("gil", transforms=("mask_features",)),
     "gil_d_mask": MethodSpec("gil_d", transforms=("mask_features",)),
+    # Controls of GIL's policy: actor never used / actor kept at its initialisation.
+    "gil_random": MethodSpec("gil_random"),
+    "gil_frozen": MethodSpec("gil_frozen"),
+    # Importance learned from the credit of held-out training rows
+    # (gil_jax/credit.py), alone and on mask-augmented inputs.
+    "gil_heldout": MethodSpec("gil_heldout"),
+    "gil_l2rw": MethodSpec("gil_l2rw"),
+    "gil_meta": MethodSpec("gil_meta"),
+    "gil_heldout_mask": MethodSpec("gil_heldout", transforms=("mask_features",)),
+    "gil_l2rw_mask": MethodSpec("gil_l2rw", transforms=("mask_features",)),
+    "gil_meta_mask": MethodSpec("gil_meta", transforms=("mask_features",)),
     "zero": MethodSpec("zero"),
     "mean": MethodSpec("mean"),
     # Imputation, then the same predictor (tables).
@@ -53,29 +64,59 @@ METHODS: dict[str, MethodSpec] = {
     # App. G ablation; gradient boosting with native NaN handling.
     "input_space": MethodSpec(custom="input_space"),
     "hgb": MethodSpec(custom="hgb"),
+    # Logistic regression on mean-imputed inputs plus the mask (baselines/linear.py).
+    "logreg": MethodSpec(transforms=("mean", "mask_features"), custom="logreg"),
 }
+
+
+def _plain_transform(name: str, train_mean):
+  """A transform that fits nothing: split -> split."""
+  if name == "mean":
+    return lambda s: data_lib.mean_imputed(s, train_mean)
+  if name == "carry_forward":
+    return data_lib.carry_forward
+  if name == "mask_features":
+    return data_lib.with_mask_features
+  raise ValueError(f"unknown data transform {name!r}")
+
+
+def transform_fitted(prepared: data_lib.Prepared, transforms: tuple[str, ...],
+                     seed: int = 0, imputer_options: dict | None = None
+                     ) -> tuple[data_lib.Prepared, dict]:
+  """``prepared`` through ``transforms``, and the imputers fitted on its training
+  split (``{name: FittedImputer}``, for :func:`apply_transforms` on other sets)."""
+  fitted = {}
+  for name in transforms:
+    if name in imputers.FITTERS:
+      prepared, fitted[name] = imputers.impute_fitted(
+          prepared, name, seed=seed, **(imputer_options or {}).get(name, {}))
+      continue
+    fn = _plain_transform(name, prepared.train_mean)
+    prepared = prepared._replace(train=fn(prepared.train), val=fn(prepared.val),
+                                 test=fn(prepared.test))
+  return prepared, fitted
 
 
 def transform(prepared: data_lib.Prepared, transforms: tuple[str, ...],
               seed: int = 0, imputer_options: dict | None = None
               ) -> data_lib.Prepared:
   """``prepared`` with every split passed through ``transforms`` (MethodSpec)."""
+  return transform_fitted(prepared, transforms, seed, imputer_options)[0]
+
+
+def apply_transforms(split: data_lib.Split, transforms: tuple[str, ...],
+                     train_mean, fitted: dict | None = None) -> data_lib.Split:
+  """Another set's split through a method's transforms, with the training run's
+  ``train_mean`` and fitted imputers (nothing is fitted on ``split``)."""
   for name in transforms:
-    if name in imputers.IMPUTERS:
-      prepared = imputers.impute(prepared, name, seed=seed,
-                                 **(imputer_options or {}).get(name, {}))
-      continue
-    if name == "mean":
-      fn = lambda s: data_lib.mean_imputed(s, prepared.train_mean)
-    elif name == "carry_forward":
-      fn = data_lib.carry_forward
-    elif name == "mask_features":
-      fn = data_lib.with_mask_features
+    if name in imputers.FITTERS:
+      if not fitted or name not in fitted:
+        raise ValueError(f"transform {name!r} needs the imputer fitted on the "
+                         f"training split; none was given")
+      split = imputers.apply_imputer(fitted[name], split, "test")
     else:
-      raise ValueError(f"unknown data transform {name!r}")
-    prepared = prepared._replace(train=fn(prepared.train), val=fn(prepared.val),
-                                 test=fn(prepared.test))
-  return prepared
+      split = _plain_transform(name, train_mean)(split)
+  return split
 
 
 def method_spec(method: str) -> MethodSpec:

@@ -41,15 +41,23 @@ def probabilities(schedule: Exploration, step: jax.Array
   return p2, p3
 
 
-def random_importance(key: jax.Array, shape, sigma: float = 0.2) -> jax.Array:
+def random_importance(key: jax.Array, shape, sigma: float = 0.2, *,
+                      near_one_only: bool = False) -> jax.Array:
   """Entries from a 50/50 mixture of N(0, s^2) and N(1, s^2), each truncated to [0,1].
 
   Both components are mirror images: ``d ~ |N(0, s^2)|`` truncated to [0, 1] is the
   one centred at 0 and ``1 - d`` the one centred at 1.  One uniform draw per entry
   picks the side (its first bit) and, rescaled, drives the inverse CDF of ``d``,
   which halves the random numbers the training step generates.
+
+  ``near_one_only`` draws every entry from the component centred at 1, as the
+  authors' tabular code does (``gil_jax.authors_mode``, switch 5).
   """
   u = jax.random.uniform(key, shape, jnp.float32)
+  if near_one_only:
+    top = jax.scipy.special.ndtr(1.0 / sigma)
+    z = jax.scipy.special.ndtri(0.5 + u * (top - 0.5))
+    return 1.0 - jnp.clip(sigma * z, 0.0, 1.0)
   low_side = u < 0.5
   v = jnp.where(low_side, 2.0 * u, 2.0 * u - 1.0)     # again uniform on [0, 1)
   top = jax.scipy.special.ndtr(1.0 / sigma)             # Phi(1 / sigma)
@@ -59,9 +67,14 @@ def random_importance(key: jax.Array, shape, sigma: float = 0.2) -> jax.Array:
 
 
 def behaviour_action(key: jax.Array, actor_action: jax.Array, mask: jax.Array,
-                     p2: jax.Array, p3: jax.Array, sigma: float = 0.2
+                     p2: jax.Array, p3: jax.Array, sigma: float = 0.2, *,
+                     one_draw_per_batch: bool = False, near_one_only: bool = False
                      ) -> tuple[jax.Array, jax.Array]:
   """Eq. (42), drawn independently per sample (leading axis of ``actor_action``).
+
+  ``one_draw_per_batch`` draws one mode for the whole batch and ``near_one_only``
+  random actions from the near-1 component only (the authors' code, switches 4-5
+  of :mod:`gil_jax.authors_mode`).
 
   Args:
     key: PRNG key.
@@ -75,9 +88,13 @@ def behaviour_action(key: jax.Array, actor_action: jax.Array, mask: jax.Array,
     ``(action, mode)`` with ``mode[b]`` in {ACTOR, HEURISTIC, RANDOM}.
   """
   k_mode, k_rand = jax.random.split(key)
-  u = jax.random.uniform(k_mode, actor_action.shape[:1])
+  if one_draw_per_batch:
+    u = jnp.broadcast_to(jax.random.uniform(k_mode, ()), actor_action.shape[:1])
+  else:
+    u = jax.random.uniform(k_mode, actor_action.shape[:1])
   mode = jnp.where(u < p3, RANDOM, jnp.where(u < p3 + p2, HEURISTIC, ACTOR))
-  rand = random_importance(k_rand, actor_action.shape, sigma)
+  rand = random_importance(k_rand, actor_action.shape, sigma,
+                           near_one_only=near_one_only)
   expand = (slice(None),) + (None,) * (actor_action.ndim - 1)
   m = mode[expand]
   action = jnp.where(m == RANDOM, rand,

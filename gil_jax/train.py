@@ -10,29 +10,21 @@ functions (purejaxrl style):
   stays on device inside ``lax.scan``; one host call runs many steps.
 * ``predict(params, x) -> probs``.
 
-Methods (``config.method``):
+Methods (``config.method``) differ only in their *importance source*
+(:mod:`gil_jax.sources`): what produces the importance ``a`` of the encoder-kernel
+gradient ``sum_b (x_b * a_b)^T delta_b`` (eq. 4), what state it keeps and how that
+state moves after the predictor's update.  The step below is shared by all of them:
 
-* ``gil``: importance from the DDPG behaviour policy (Alg. 1, App. D eq. 42).
-* ``gil_h``: importance = mask ``m`` (no RL).
-* ``zero``: importance = 1 on placeholder-filled input (plain training).
-* ``mean``: importance = 1 on mean-imputed input (see :func:`method_inputs`).
-* ``gil_d``: GIL with class-balanced batches and the D term in the reward (eq. 43).
+* ``zero`` / ``mean``: ``a = 1`` (plain training; ``mean`` on mean-imputed inputs,
+  see :func:`method_inputs`); ``gil_h``: ``a = m`` (:mod:`gil_jax.sources`);
+* ``gil``, ``gil_d`` and the controls ``gil_random``, ``gil_frozen``: the DDPG
+  behaviour policy (Alg. 1, App. D; :mod:`gil_jax.policy_source`);
+* ``gil_heldout`` (:mod:`gil_jax.heldout_policy`), ``gil_l2rw``
+  (:mod:`gil_jax.l2rw`), ``gil_meta`` (:mod:`gil_jax.meta_importance`): importance
+  from the credit of held-out training rows (:mod:`gil_jax.credit`).
 
 Models (``config.model``): ``mlp``, ``lstm`` (encoder = input kernels) and ``grud``
 (GRU-D, a time-series baseline; plain methods only, ``zero`` or ``mean``).
-
-One GIL step (Alg. 1, lines 6-14) for the current batch with state ``s``:
-  1. ``a ~ beta(s)`` (eq. 42);
-  2. predictor update whose encoder-kernel gradient is ``sum_b (x_b*a_b)^T delta_b``;
-  3. reward ``r_b = -CE(y_b, f(x_b))`` with the *updated* predictor, per sample (the
-     authors use a KL form of the same quantity, computed before the update and shared
-     by the whole batch; we follow the paper's definition);
-  4. the next batch and its state ``s'`` under the updated predictor;
-  5. the per-sample transitions ``(s, a, r, s')`` enter the replay buffer and one DDPG
-     update of actor and critic follows, with Polyak-averaged targets.
-Steps 4-5 of iteration t are carried out at the start of iteration t+1, whose forward
-pass computes ``s'`` anyway (same parameters, same batch); the order of updates is
-exactly Alg. 1's.
 """
 
 from __future__ import annotations
@@ -47,18 +39,22 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from gil_jax import ddpg as ddpg_lib
+from gil_jax import authors_mode
+from gil_jax import authors_predictor
 from gil_jax import metrics as metrics_lib
 from gil_jax import policy as policy_lib
-from gil_jax import replay as replay_lib
-from gil_jax.data import Prepared, Split, mean_imputed
-from gil_jax.importance import importance_weighted_encoder
 from gil_jax import rewards as rewards_lib
-from gil_jax.models import Actor, Critic, MLPPredictor, policy_state
+from gil_jax.data import Prepared, Split, mean_imputed
+from gil_jax.importance import (ImportanceWeightedEncoderState,
+                                 importance_weighted_encoder)
+from gil_jax.models import MLPPredictor, policy_state
+from gil_jax.policy_source import Pending, PolicyState  # noqa: F401 (re-exported)
+from gil_jax.sources import (SOURCES, ImportanceSource, Predictor, StepContext,
+                             make_source, split_keys)
 from gil_jax.sequence import (GRUD, LSTMPredictor, sequence_policy_state,
                               time_since_observed)
 
-METHODS = ("gil", "gil_d", "gil_h", "zero", "mean")
+METHODS = tuple(SOURCES)
 MODELS = ("mlp", "lstm", "grud")
 SEQUENCE_MODELS = ("lstm", "grud")
 ENCODER_KERNEL = ("params", "encoder", "kernel")
@@ -97,12 +93,24 @@ class TrainConfig:
   critic_hidden: tuple[int, ...] = (400, 300)
   exploration: policy_lib.Exploration = policy_lib.Exploration()
   gil_d_c: float = 5.0                # weight of D in GIL-D's reward (eq. 43)
+  # Importance from held-out credit (gil_heldout, gil_l2rw, gil_meta): each step
+  # draws this many training rows outside the current batch (gil_jax.credit).
+  meta_batch_size: int = 128
+  # gil_l2rw: a = (1 - shrink) * prior + shrink * credit weights (1 = pure credit).
+  meta_shrink: float = 0.5
+  meta_prior: str = "ones"           # "ones" (plain gradient) or "mask" (GIL-H)
+  # Record the importance source's diagnostics (gil_jax.credit) at every eval.
+  diagnostics: bool = False
+  # The authors' TF1 code choices, one switch each; all off = the paper's method
+  # (gil_jax/authors_mode.py).
+  authors: authors_mode.AuthorsMode = authors_mode.AuthorsMode()
 
   def __post_init__(self):
-    if self.method not in METHODS:
-      raise ValueError(f"unknown method {self.method!r}; choose from {METHODS}")
+    if self.method not in SOURCES:   # looked up now: sources may be registered later
+      raise ValueError(f"unknown method {self.method!r}; choose from "
+                       f"{tuple(SOURCES)}")
     for name in ("batch_size", "num_steps", "eval_every", "replay_capacity",
-                 "rl_batch_size", "lr_decay_steps"):
+                 "rl_batch_size", "lr_decay_steps", "meta_batch_size"):
       if getattr(self, name) < 1:
         raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
     if self.num_steps % self.eval_every:
@@ -116,6 +124,10 @@ class TrainConfig:
     if self.method == "gil_d" and self.batch_size % 4:
       raise ValueError(f"gil_d needs a batch size divisible by 4 (eq. 43's "
                        f"quarter-batches), got {self.batch_size}")
+    if not 0 <= self.meta_shrink <= 1:
+      raise ValueError(f"meta_shrink must lie in [0, 1], got {self.meta_shrink}")
+    if self.meta_prior not in ("ones", "mask"):
+      raise ValueError(f"meta_prior must be 'ones' or 'mask', got {self.meta_prior!r}")
     if self.optimizer not in ("adam", "sgd"):
       raise ValueError(f"optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
     if self.selection_metric not in metrics_lib.SELECTION_METRICS:
@@ -130,38 +142,25 @@ class TrainConfig:
       raise ValueError(f"exploration floors must lie in [0, p2] and [0, p3], got {e}")
     if not 0 < e.decay <= 1:
       raise ValueError(f"exploration decay must lie in (0, 1], got {e.decay}")
+    # A negative or NaN rate trains "successfully" to chance accuracy: refuse it.
+    for name in ("learning_rate", "actor_lr", "critic_lr", "lr_decay_rate"):
+      if not (math.isfinite(getattr(self, name)) and getattr(self, name) > 0):
+        raise ValueError(f"{name} must be finite and > 0, got {getattr(self, name)}")
+    if not 0 <= self.gamma <= 1:
+      raise ValueError(f"gamma must lie in [0, 1], got {self.gamma}")
+    if not 0 < self.tau <= 1:
+      raise ValueError(f"tau must lie in (0, 1], got {self.tau}")
+    for name in ("hidden", "actor_hidden", "critic_hidden"):
+      if any(int(w) < 1 for w in getattr(self, name)):
+        raise ValueError(f"{name} widths must be >= 1, got {getattr(self, name)}")
+    if len(self.critic_hidden) < 2:
+      raise ValueError(f"critic_hidden needs two widths or more (a state layer, then "
+                       f"the layer merging the action), got {self.critic_hidden}")
+    authors_mode.check(self)
 
   @property
   def num_evals(self) -> int:
     return self.num_steps // self.eval_every
-
-
-class Pending(NamedTuple):
-  """The last step's ``(s, a, r)``, waiting for its next state ``s'``.
-
-  For the LSTM every (sample, step) is a transition: ``s`` is ``[B, T, S]``, ``a``
-  ``[B, T, d]``, ``r`` ``[B, T]`` and ``valid`` ``[B, T]`` marks the real steps.
-  """
-  s: jax.Array   # [B, state_dim]
-  a: jax.Array   # [B, d]
-  r: jax.Array   # [B]
-  valid: jax.Array | None = None
-
-
-class PolicyState(NamedTuple):
-  """GIL's RL part of the training state.
-
-  ``pending`` is the previous step's transition still waiting for its next state
-  ``s'``: that is the state of the next batch under the updated predictor, which the
-  next step computes anyway in its training forward pass, so the transition is
-  completed and stored there (Alg. 1, lines 11-14) instead of paying a forward pass
-  twice.
-  """
-  ddpg: ddpg_lib.DDPGState
-  replay: replay_lib.ReplayBuffer
-  pending: Pending
-
-
 
 
 class HParams(NamedTuple):
@@ -199,7 +198,7 @@ class TrainState(NamedTuple):
   params: Any
   opt_state: Any
   batch_idx: jax.Array            # [B] rows of the current training batch
-  policy: PolicyState | None      # None unless method == "gil"
+  source: Any                     # the importance source's state (GIL: PolicyState)
   best_params: Any
   best_score: jax.Array
   best_step: jax.Array
@@ -216,14 +215,28 @@ class Trainer(NamedTuple):
   predict: Callable[[Any, Split], jax.Array]   # params, split -> probs
   init_fn: Callable[..., TrainState]
   run_fn: Callable[..., tuple[TrainState, dict]]
+  source: ImportanceSource | None = None   # what produces the importance
+  step_fn: Callable[..., tuple[TrainState, dict]] | None = None  # one step, un-jitted
+  predictor: Predictor | None = None       # the model's functions sources use
+  # context(state, train, with_gradients) -> StepContext of the state's batch
+  context: Callable[..., StepContext] | None = None
 
 
-def make_optimizer(config: TrainConfig, learning_rate=None
-                   ) -> optax.GradientTransformation:
+# Adam's sqrt(nu) has an infinite derivative where nu = 0 (a kernel entry whose
+# gradient has always been 0, e.g. a feature missing from every batch so far), and
+# 0 * inf = NaN poisons derivatives through the update.  Look-ahead updates that are
+# differentiated (gil_jax.credit, gil_meta) add this inside the root; it changes the
+# update by < 1e-15 / eps relative where nu = 0 and not at all elsewhere in float32.
+DIFFERENTIABLE_EPS_ROOT = 1e-30
+
+
+def make_optimizer(config: TrainConfig, learning_rate=None,
+                   differentiable: bool = False) -> optax.GradientTransformation:
   """The predictor's optimizer with exponential learning-rate decay.
 
   ``learning_rate`` (default ``config.learning_rate``) may be a traced scalar; the
-  optimizer state's structure does not depend on it.
+  optimizer state's structure does not depend on it.  ``differentiable`` gives the
+  variant to differentiate through (see :data:`DIFFERENTIABLE_EPS_ROOT`).
   """
   if learning_rate is None:
     learning_rate = config.learning_rate
@@ -231,7 +244,8 @@ def make_optimizer(config: TrainConfig, learning_rate=None
       init_value=learning_rate, transition_steps=config.lr_decay_steps,
       decay_rate=config.lr_decay_rate, staircase=True)
   if config.optimizer == "adam":
-    return optax.adam(schedule)
+    return optax.adam(schedule,
+                      eps_root=DIFFERENTIABLE_EPS_ROOT if differentiable else 0.0)
   return optax.sgd(schedule)
 
 
@@ -259,8 +273,10 @@ def make_trainer(config: TrainConfig, num_features: int,
                  num_classes: int) -> Trainer:
   """Builds the pure functions of one training run; see the module docstring.
 
-  Cached by its (hashable) arguments, so repeated runs of one configuration reuse
-  the compiled programs.
+  The method enters only through its importance source
+  (:func:`gil_jax.sources.make_source`); the model, the optimizer and the step below
+  are shared by every method.  Cached by its (hashable) arguments, so repeated runs
+  of one configuration reuse the compiled programs.
   """
   is_seq = config.model in SEQUENCE_MODELS
   if config.model == "lstm":
@@ -269,8 +285,7 @@ def make_trainer(config: TrainConfig, num_features: int,
     model = GRUD(hidden_size=config.hidden[0], num_classes=num_classes)
   else:
     model = MLPPredictor(hidden=tuple(config.hidden), num_classes=num_classes)
-  is_gil = config.method in ("gil", "gil_d")
-  balanced = config.method == "gil_d"
+  batch_size = config.batch_size
 
   def apply(params, batch: Split, importance=None, probe=None):
     """``(logits, features)``; features are zeta (MLP) or LSTMFeatures."""
@@ -295,42 +310,103 @@ def make_trainer(config: TrainConfig, num_features: int,
     """The per-sample features GIL-D's D term compares (MLP zeta, LSTM last h)."""
     return features.last_hidden if is_seq else features
 
-  def optimizer(hparams: HParams | None) -> optax.GradientTransformation:
-    tx = make_optimizer(config, None if hparams is None else hparams.learning_rate)
-    if is_gil:
-      # GIL picks the importance after the forward pass (it depends on zeta and
-      # y_hat), so its step takes the plain backward pass and rewrites the kernel
-      # gradient with the optax form of eq. (4); XLA drops the unused plain one.
+  def optimizer(hparams: HParams | None, weighted: bool,
+                differentiable: bool = False) -> optax.GradientTransformation:
+    tx = make_optimizer(config, None if hparams is None else hparams.learning_rate,
+                        differentiable)
+    if weighted:
+      # A source that picks the importance after the forward pass (it depends on
+      # zeta, y_hat or the cotangents) takes the plain backward pass and rewrites
+      # the kernel gradient with the optax form of eq. (4); XLA drops the unused
+      # plain one.
       tx = optax.chain(importance_weighted_encoder(ENCODER_KERNEL), tx)
     return tx
 
-  if is_gil:
-    ddpg = ddpg_lib.make_ddpg(
-        Actor(action_dim=num_features, hidden=tuple(config.actor_hidden)),
-        Critic(hidden=tuple(config.critic_hidden)),
-        gamma=config.gamma, tau=config.tau)
-  batch_size = config.batch_size
+  def sample_rows(key, train: Split, n: int):
+    return jax.random.randint(key, (n,), 0, train.x.shape[0])
 
   def loss_fn(params, batch, importance):
     logits, _ = apply(params, batch, importance)
     return jnp.mean(metrics_lib.cross_entropy(logits, batch.y))
 
-  def predictor_update(params, opt_state, batch: Split, importance, hparams):
-    loss, grads = jax.value_and_grad(loss_fn)(params, batch, importance)
-    updates, opt_state = optimizer(hparams).update(grads, opt_state, params)
-    return optax.apply_updates(params, updates), opt_state, loss
+  def weighted_update(ctx: StepContext, importance, differentiable: bool = False):
+    """The optimizer step from ``ctx.params`` with eq. (4)'s kernel gradient."""
+    if importance is None:
+      importance = jnp.ones_like(ctx.x_enc)
+    # The chain's first state is eq. (4)'s (empty); sources that choose before the
+    # forward pass keep the optimizer's state alone.
+    opt_state = (ctx.opt_state if source.after_forward
+                 else (ImportanceWeightedEncoderState(), ctx.opt_state))
+    updates, opt_state = optimizer(ctx.hparams, True, differentiable).update(
+        ctx.grads, opt_state, ctx.params, encoder_inputs=ctx.x_enc,
+        encoder_cotangents=ctx.delta, importance=importance)             # eq. (4)
+    return (optax.apply_updates(ctx.params, updates),
+            opt_state if source.after_forward else opt_state[1])
+
+  def kernel_update(ctx: StepContext, g_kernel):
+    grads = ctx.grads
+    grads = {**grads, "params": {**grads["params"], "encoder": {
+        **grads["params"]["encoder"], "kernel": g_kernel}}}
+    # After-forward sources chain eq. (4)'s (stateless) rewrite in front of the
+    # optimizer; the optimizer's own state is the chain's second entry.
+    opt_state = ctx.opt_state[1] if source.after_forward else ctx.opt_state
+    updates, _ = optimizer(ctx.hparams, False, True).update(grads, opt_state,
+                                                            ctx.params)
+    return updates["params"]["encoder"]["kernel"]
+
+  predictor = Predictor(apply=apply, observe=observe,
+                        summary_features=summary_features,
+                        update=functools.partial(weighted_update, differentiable=True),
+                        kernel_update=kernel_update, sample_rows=sample_rows,
+                        num_features=num_features, num_classes=num_classes,
+                        is_sequence=is_seq)
+  source = make_source(config, predictor)
+  if source.after_forward and config.model == "grud":
+    raise ValueError(f"model 'grud' has no importance-weighted encoder; use it with "
+                     f"method 'zero' or 'mean', got {config.method!r}")
+
+  def evaluate(params, split: Split):
+    """Logits in inference mode (the training forward pass, except with BN)."""
+    return apply(params, split)[0]
+
+  if config.authors.changes_predictor:
+    # The authors' predictor (BN in training mode, L2 inside the per-example loss,
+    # both gated by the importance; gil_jax/authors_predictor.py) brings its model,
+    # its update and its inference pass; ``apply`` and the sources use the model.
+    model, source, weighted_update, evaluate = authors_predictor.adopt(
+        config, num_classes, source, make_optimizer)
 
   def sample_idx(key, train: Split):
-    if balanced:   # GIL-D: b / C rows of each class (App. D.1)
+    if source.balanced_batches:   # GIL-D: b / C rows of each class (App. D.1)
       return rewards_lib.balanced_batch_indices(key, train.y, batch_size,
                                                 num_classes=num_classes)
-    return jax.random.randint(key, (batch_size,), 0, train.x.shape[0])
+    return sample_rows(key, train, batch_size)
 
-  def flat(tree):
-    """[B, T, ...] -> [B*T, ...] for the LSTM's per-step transitions."""
-    if not is_seq:
-      return tree
-    return jax.tree.map(lambda v: v.reshape((-1,) + v.shape[2:]), tree)
+  def forward_backward(params, batch: Split):
+    """Loss, gradients, encoder cotangents ``delta`` and the forward pass's outputs."""
+    def loss_with_probe(params, probe):
+      logits, features = apply(params, batch, probe=probe)
+      return (jnp.mean(metrics_lib.cross_entropy(logits, batch.y)),
+              (logits, features))
+
+    width = 4 * config.hidden[0] if is_seq else config.hidden[0]
+    probe = jnp.zeros(batch.x.shape[:-1] + (width,), batch.x.dtype)
+    loss, vjp_fn, (logits, features) = jax.vjp(loss_with_probe, params, probe,
+                                              has_aux=True)
+    grads, delta = vjp_fn(jnp.ones((), loss.dtype))
+    valid = features.valid if is_seq else None
+    x_enc = batch.x if valid is None else jnp.where(valid[..., None], batch.x, 0.0)
+    return dict(loss=loss, grads=grads, delta=delta, logits=logits,
+                features=features, x_enc=x_enc, valid=valid)
+
+  def context(state: TrainState, train: Split, with_gradients: bool) -> StepContext:
+    batch = _take(train, state.batch_idx)
+    ctx = StepContext(step=state.step, hparams=state.hparams, train=train,
+                      batch_idx=state.batch_idx, batch=batch, params=state.params,
+                      opt_state=state.opt_state)
+    if with_gradients:
+      ctx = ctx._replace(**forward_backward(state.params, batch))
+    return ctx
 
   def init(rng: jax.Array, train: Split, hparams: HParams | None = None
            ) -> TrainState:
@@ -345,7 +421,7 @@ def make_trainer(config: TrainConfig, num_features: int,
     if hparams is None:
       hparams = default_hparams(config)
     rng = _typed_key(rng)
-    rng, k_model, k_batch, k_rl = jax.random.split(rng, 4)
+    rng, k_model, k_batch, k_source = jax.random.split(rng, 4)
     if config.model == "grud":
       first = _take(train, jnp.arange(1))
       params = model.init(k_model, first.x, first.m, time_since_observed(first.m),
@@ -354,120 +430,59 @@ def make_trainer(config: TrainConfig, num_features: int,
       params = model.init(k_model, *((train.x[:1], train.length[:1]) if is_seq
                                      else (train.x[:1],)))
     batch_idx = sample_idx(k_batch, train)
-    policy = None
-    if is_gil:
-      batch = _take(train, batch_idx)
-      logits, features = apply(params, batch)
-      obs, valid = observe(batch, logits, features)
-      obs_flat, m_flat = flat(obs), flat(batch.m)
-      ddpg_state = ddpg.init(k_rl, obs_flat[:1], m_flat[:1])
-      pending = Pending(s=obs, a=batch.m, r=jnp.zeros(obs.shape[:-1], jnp.float32),
-                        valid=valid)
-      example = ddpg_lib.Transition(s=obs_flat[0], a=m_flat[0],
-                                    r=jnp.zeros((), jnp.float32), s_next=obs_flat[0])
-      policy = PolicyState(ddpg=ddpg_state,
-                           replay=replay_lib.init(example, config.replay_capacity),
-                           pending=pending)
+    opt_state = optimizer(None, source.after_forward).init(params)
+    ctx = StepContext(step=jnp.zeros((), jnp.int32), hparams=hparams, train=train,
+                      batch_idx=batch_idx, batch=_take(train, batch_idx),
+                      params=params, opt_state=opt_state)
+    if config.model != "grud":
+      logits, features = apply(params, ctx.batch)
+      ctx = ctx._replace(logits=logits, features=features)
     return TrainState(step=jnp.zeros((), jnp.int32), rng=jax.random.key_data(rng),
-                      hparams=hparams, params=params,
-                      opt_state=optimizer(None).init(params), batch_idx=batch_idx,
-                      policy=policy,
+                      hparams=hparams, params=params, opt_state=opt_state,
+                      batch_idx=batch_idx, source=source.init(k_source, ctx),
                       best_params=params, best_score=jnp.array(-jnp.inf, jnp.float32),
                       best_step=jnp.zeros((), jnp.int32))
 
-  def plain_step(state: TrainState, train: Split):
-    rng, k_next = jax.random.split(_typed_key(state.rng))
-    batch = _take(train, state.batch_idx)
-    importance = batch.m if config.method == "gil_h" else None
-    params, opt_state, loss = predictor_update(state.params, state.opt_state, batch,
-                                               importance, state.hparams)
-    state = state._replace(step=state.step + 1, rng=jax.random.key_data(rng),
-                           params=params, opt_state=opt_state,
-                           batch_idx=sample_idx(k_next, train))
-    return state, {"loss": loss}
-
-  def gil_step(state: TrainState, train: Split):
-    rng, k_beh, k_next, k_replay = jax.random.split(_typed_key(state.rng), 4)
-    pol = state.policy
-    hp = state.hparams
-    batch = _take(train, state.batch_idx)
-
-    # Forward pass of the predictor on the current batch; its features and
-    # prediction form the RL state s = (x, m, zeta, y_hat) (sec. 2.3; LSTM: per
-    # step, (x_t, m_t, c_t, h_t)).
-    def loss_with_probe(params, probe):
-      logits, features = apply(params, batch, probe=probe)
-      return (jnp.mean(metrics_lib.cross_entropy(logits, batch.y)),
-              (logits, features))
-
-    width = 4 * config.hidden[0] if is_seq else config.hidden[0]
-    probe = jnp.zeros(batch.x.shape[:-1] + (width,), jnp.float32)
-    loss, vjp_fn, (logits, features) = jax.vjp(loss_with_probe, state.params, probe,
-                                              has_aux=True)
-    s, valid = observe(batch, logits, features)
-
-    # The previous step's transition is complete now that s' = s is known; store it
-    # (LSTM: its real steps only) and update actor and critic (Alg. 1, line 14 of
-    # the previous iteration).
-    done = Pending(*pol.pending)
-    keep = jnp.broadcast_to(state.step > 0, done.r.shape)
-    if done.valid is not None:
-      keep = keep & done.valid
-    replay = replay_lib.add(
-        pol.replay, flat(ddpg_lib.Transition(done.s, done.a, done.r, s_next=s)),
-        valid=keep.reshape(-1))
-    ddpg_state, rl_metrics = jax.lax.cond(
-        replay.size > 0,
-        lambda: ddpg.update(pol.ddpg, replay_lib.sample(replay, k_replay,
-                                                        config.rl_batch_size),
-                            actor_lr=hp.actor_lr, critic_lr=hp.critic_lr),
-        lambda: (pol.ddpg, {"critic_loss": jnp.float32(0), "actor_loss":
-                            jnp.float32(0)}))
-
-    p2, p3 = policy_lib.probabilities(
-        config.exploration._replace(p2=hp.p2, p3=hp.p3), state.step)
-    action, mode = policy_lib.behaviour_action(
-        k_beh, ddpg.act(ddpg_state.actor, s), batch.m, p2, p3,
-        config.exploration.sigma)                                   # eq. (42)
-    grads, delta = vjp_fn(jnp.ones((), loss.dtype))
-    x_enc = batch.x if valid is None else jnp.where(valid[..., None], batch.x, 0.0)
-    updates, opt_state = optimizer(hp).update(grads, state.opt_state, state.params,
-                                   encoder_inputs=x_enc, encoder_cotangents=delta,
-                                   importance=action)               # eq. (4)
-    params = optax.apply_updates(state.params, updates)
-    logits_after, features_after = apply(params, batch)
-    ce_after = metrics_lib.cross_entropy(logits_after, batch.y)
-    if balanced:                                                    # eq. (43)
-      reward = rewards_lib.gil_d_reward(ce_after, summary_features(features_after),
-                                        batch.y, c=hp.gil_d_c)
+  def step(state: TrainState, train: Split):
+    keys = split_keys(_typed_key(state.rng), source.key_names)
+    ctx = context(state, train, with_gradients=source.after_forward)
+    importance, source_state, metrics = source.propose(state.source, keys, ctx)
+    if source.after_forward:
+      params, opt_state = weighted_update(ctx, importance)
+      loss = ctx.loss
     else:
-      reward = -ce_after                                            # after the update
-    if is_seq:   # the sequence's reward goes to each of its steps' transitions
-      reward = jnp.broadcast_to(reward[:, None], s.shape[:2])
+      loss, grads = jax.value_and_grad(loss_fn)(state.params, ctx.batch, importance)
+      updates, opt_state = optimizer(state.hparams, False).update(
+          grads, state.opt_state, state.params)
+      params = optax.apply_updates(state.params, updates)
+    source_state, observed = source.observe(source_state, keys, ctx, importance,
+                                            params)
     state = state._replace(
-        step=state.step + 1, rng=jax.random.key_data(rng), params=params,
-        opt_state=opt_state, batch_idx=sample_idx(k_next, train),
-        policy=PolicyState(ddpg=ddpg_state, replay=replay,
-                           pending=Pending(s, action, reward, valid)))
-    return state, {"loss": loss, "reward": reward.mean(),
-                   "importance": action.mean(),
-                   "actor_share": (mode == policy_lib.ACTOR).mean(),
-                   **rl_metrics}
+        step=state.step + 1, rng=jax.random.key_data(keys["rng"]), params=params,
+        opt_state=opt_state, batch_idx=sample_idx(keys["next"], train),
+        source=source_state)
+    return state, {"loss": loss, **metrics, **observed}
 
-  step_fn = gil_step if is_gil else plain_step
+  diagnose = None
+  if config.diagnostics and source.diagnose is not None:
+    def diagnose(state: TrainState, train: Split) -> dict:
+      """The source's diagnostics on the current batch (no state change)."""
+      key = jax.random.fold_in(_typed_key(state.rng), 1)
+      return source.diagnose(state.source, key, context(state, train, True))
 
-  run = make_run(config, step_fn, lambda params, split: apply(params, split)[0])
+  run = make_run(config, step, evaluate, diagnose=diagnose)
 
   def predict(params, split: Split):
-    logits, _ = apply(params, split)
-    return jax.nn.softmax(logits)
+    return jax.nn.softmax(evaluate(params, split))
 
   return Trainer(config=config, model=model, init=jax.jit(init),
                  run=jax.jit(run, static_argnames="num_evals", donate_argnums=0),
-                 predict=jax.jit(predict), init_fn=init, run_fn=run)
+                 predict=jax.jit(predict), init_fn=init, run_fn=run,
+                 source=source, step_fn=step, predictor=predictor, context=context)
 
 
-def make_run(config: TrainConfig, step_fn: Callable, logits_fn: Callable
+def make_run(config: TrainConfig, step_fn: Callable, logits_fn: Callable,
+             diagnose: Callable | None = None
              ) -> Callable[..., tuple[TrainState, dict]]:
   """The on-device training loop around a step function.
 
@@ -477,6 +492,8 @@ def make_run(config: TrainConfig, step_fn: Callable, logits_fn: Callable
   the best parameters in the state.  Returns the state and per-block metrics.
   With ``monitor`` (a split, e.g. the test set), its score after each block is
   returned too, as ``test_score``; it never influences selection.
+  With ``diagnose(state, train) -> metrics``, its metrics after each block join the
+  history with a ``diag_`` prefix (they read the state, never change it).
   """
   def run(state: TrainState, train: Split, val: Split, num_evals: int,
           monitor: Split | None = None):
@@ -497,6 +514,8 @@ def make_run(config: TrainConfig, step_fn: Callable, logits_fn: Callable
       if monitor is not None:
         out["test_score"] = metrics_lib.selection_score(
             config.selection_metric, logits_fn(state.params, monitor), monitor.y)
+      if diagnose is not None:
+        out.update({f"diag_{k}": v for k, v in diagnose(state, train).items()})
       return state, out
 
     return jax.lax.scan(block, state, None, length=num_evals)
@@ -555,12 +574,17 @@ def _stack(trees):
 
 @functools.lru_cache(maxsize=64)
 def _vmapped(trainer: Trainer, data_axis: int | None, num_evals: int,
-             monitor: bool = False):
+             monitor: bool = False,
+             runs_sharding: jax.sharding.Sharding | None = None):
   """``init`` and ``run`` vmapped over runs and jitted (cached: compiled once).
 
   With ``monitor``, ``run_many`` takes a third split (scored, never selected on).
+  With ``runs_sharding``, ``init_many``'s state is sharded over runs like
+  ``run_many``'s: left to XLA, leaves equal in every run (zeros) come out
+  replicated, and the second host call would compile ``run_many`` again.
   """
-  init_many = jax.jit(jax.vmap(trainer.init_fn, in_axes=(0, data_axis, 0)))
+  init_many = jax.jit(jax.vmap(trainer.init_fn, in_axes=(0, data_axis, 0)),
+                      out_shardings=runs_sharding)
   def run(state, train, val, *test):
     return trainer.run_fn(state, train, val, num_evals, *test)
   run_many = jax.jit(
@@ -584,7 +608,9 @@ def fit_many(config: TrainConfig, prepared: Prepared | Sequence[Prepared],
              steps_per_call: int = 500, mesh: jax.sharding.Mesh | None = None,
              checkpoint_dir: str | None = None, resume: bool = False,
              keep_checkpoints: int = 3, profile_dir: str | None = None,
-             trainer: Trainer | None = None) -> list[FitResult]:
+             trainer: Trainer | None = None,
+             fingerprint_extra: dict | None = None,
+             on_resume: Callable[[int], None] | None = None) -> list[FitResult]:
   """Trains ``len(seeds)`` runs as one vmapped program and scores each.
 
   Runs differ by seed, and optionally by data (a list of ``Prepared`` of equal
@@ -597,25 +623,35 @@ def fit_many(config: TrainConfig, prepared: Prepared | Sequence[Prepared],
     seeds: one seed per run (initialisation, batches, policy randomness).
     hparams: optional per-run :class:`HParams` (see :func:`default_hparams`).
     progress: optional callback, called after each host call with ``step``,
-      ``num_steps``, ``val_score`` / ``best_score`` / ``loss`` (lists over runs) and
-      ``seconds``.
+      ``num_steps``, ``val_score`` / ``best_score`` / ``loss`` (lists over runs),
+      ``seconds`` (since the call of ``fit_many``) and ``start_step`` (the step
+      this call of ``fit_many`` started from: 0, or the resumed checkpoint's).
     steps_per_call: about how many steps one host call runs.
     mesh: optional 1-D device mesh; runs are sharded over its axis (padded to a
       multiple of its size), so N devices train N groups of runs in parallel.
     checkpoint_dir: if set, the full state is saved there (orbax) after every host
-      call, keeping the last ``keep_checkpoints``.
-    resume: continue from the latest good checkpoint in ``checkpoint_dir``.
+      call, keeping the last ``keep_checkpoints``.  Without ``resume`` it must hold
+      no checkpoints (orbax would silently skip every step up to the newest).
+    resume: continue from the latest good checkpoint in ``checkpoint_dir``, whose
+      fingerprint (config, seeds, hyper-parameters, shapes, steps per call and
+      ``fingerprint_extra``) must equal this call's; with no checkpoint there, a
+      warning and training from step 0.
     keep_checkpoints: how many checkpoints to keep.
     profile_dir: if set, a ``jax.profiler`` trace of the second host call (the first
       one compiles) is written there.
     trainer: a :class:`Trainer` to use instead of ``make_trainer(config, ...)``
       (e.g. a baseline's, such as the App. G input-space ablation); it must have
       been built for ``config`` and the data's feature and class counts.
+    fingerprint_extra: further entries that define the runs (e.g. the launcher's
+      data config, a digest of the data), stored with each checkpoint and
+      compared on resume.
+    on_resume: called with the restored step when a checkpoint is resumed.
 
   Returns:
     One :class:`FitResult` per seed, in order.
   """
   import time  # local: only the host loop measures time
+  import warnings
   from gil_jax import checkpoint as ckpt_lib
   start = time.perf_counter()
   seeds = [int(s) for s in seeds]
@@ -673,25 +709,50 @@ def fit_many(config: TrainConfig, prepared: Prepared | Sequence[Prepared],
 
   per_call = _evals_per_call(config.num_evals,
                              math.ceil(steps_per_call / config.eval_every))
-  init_many, run_many = _vmapped(trainer, data_axis, per_call, bool(monitor))
+  init_many, run_many = _vmapped(trainer, data_axis, per_call, bool(monitor),
+                                 None if mesh is None else runs_sharding)
 
+  if resume and checkpoint_dir is None:
+    raise ValueError("resume=True needs the checkpoint_dir to resume from")
+  if (checkpoint_dir is not None and not resume
+      and ckpt_lib.saved_steps(checkpoint_dir)):
+    raise ValueError(
+        f"{checkpoint_dir} already holds checkpoints (steps "
+        f"{ckpt_lib.saved_steps(checkpoint_dir)}) of an earlier run; pass "
+        "resume=True to continue it, or remove the directory to start afresh")
   state = init_many(put_runs(keys), train, put_runs(hp))
   manager = None
   chunks: list[dict] = []
   if checkpoint_dir is not None:
     manager = ckpt_lib.Checkpointer(checkpoint_dir, keep=keep_checkpoints,
                                     fingerprint=ckpt_lib.fingerprint(
-                                        config, seeds, hparams, train, val))
+                                        config, seeds, hparams, train, val,
+                                        evals_per_call=per_call,
+                                        extra=fingerprint_extra))
     if resume:
       fresh = state
       restored = manager.restore_latest(fresh)
-      if restored is not None:
+      if restored is None:
+        warnings.warn(f"resume: no checkpoint in {checkpoint_dir}; training "
+                      "from step 0")
+      else:
         # The fresh state is the template: restored arrays take its shardings.
         state, chunks = restored
         state = jax.tree.map(lambda like, v: jax.device_put(v, like.sharding),
                              fresh, state)
-  done_calls = len(chunks)
+  # Where training stands, from the state itself: the loop below runs exactly the
+  # calls left, so a resumed run ends at num_steps, never past it.
+  start_step = int(np.asarray(_to_host(state.step)).reshape(-1)[0])
+  steps_per_chunk = per_call * config.eval_every
+  done_calls, off_schedule = divmod(start_step, steps_per_chunk)
   total_calls = config.num_evals // per_call
+  if off_schedule or done_calls > total_calls or done_calls != len(chunks):
+    raise ValueError(
+        f"the checkpoint in {checkpoint_dir} stopped at step {start_step} with "
+        f"{len(chunks)} calls of history, which does not fit this schedule "
+        f"({total_calls} calls of {steps_per_chunk} steps up to {config.num_steps})")
+  if chunks and on_resume is not None:
+    on_resume(start_step)
   for call in range(done_calls, total_calls):
     profiling = profile_dir is not None and call == min(done_calls + 1,
                                                         total_calls - 1)
@@ -710,15 +771,16 @@ def fit_many(config: TrainConfig, prepared: Prepared | Sequence[Prepared],
                 "val_score": chunks[-1]["val_score"][:, -1].tolist(),
                 "best_score": np.asarray(_to_host(state.best_score))[:n_runs].tolist(),
                 "loss": chunks[-1]["loss"][:, -1].tolist(),
-                "seconds": time.perf_counter() - start})
+                "seconds": time.perf_counter() - start, "start_step": start_step})
   history = {k: np.concatenate([c[k] for c in chunks], axis=1) for k in chunks[0]}
   if not np.all(np.isfinite(history["loss"])):
     bad = [seeds[i] for i in range(n_runs) if not np.isfinite(history["loss"][i]).all()]
     raise FloatingPointError(
         f"training loss became non-finite (method {config.method}, seeds {bad})")
   best_params = _to_host(state.best_params)
-  actors = (None if state.policy is None
-            else _to_host(state.policy.ddpg.actor))
+  exported = (None if trainer.source is None
+              else trainer.source.export(state.source))
+  actors = None if exported is None else _to_host(exported)
   best_step = np.asarray(_to_host(state.best_step))
   seconds = time.perf_counter() - start
   results = []

@@ -63,6 +63,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
 
+from gil_jax.authors_mode import AuthorsMode
 from gil_jax.data import RawTabular, Split, prepare_tabular
 from gil_jax.train import (
   TrainConfig,
@@ -72,6 +73,8 @@ from gil_jax.train import (
   make_trainer,
   runs_mesh,
 )
+from launch import quiet_logs
+from launch import user_errors
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Directory for bench.json.", required=True)
@@ -80,6 +83,12 @@ flags.DEFINE_integer("repeats", 7, "Timed host calls per variant, interleaved "
                      "(median reported).")
 flags.DEFINE_integer("rows", 10_000, "Rows of the synthetic training set.")
 flags.DEFINE_integer("features", 784, "Input width d.")
+flags.DEFINE_list("hidden", ["500", "500"], "Hidden widths of the MLP rows' "
+                  "predictor (the paper's MNIST MLP; tests use tiny ones).")
+flags.DEFINE_bool("credit_rows", True, "Also time the held-out credit methods "
+                  "(gil_heldout, gil_l2rw, gil_meta); tests leave them out.")
+flags.DEFINE_list("policy_hidden", ["400", "300"], "Hidden widths of GIL's actor and "
+                  "critic in every row (App. D).")
 flags.DEFINE_integer("replay_capacity", 10_000, "GIL replay buffer size.")
 flags.DEFINE_integer("vmap_runs", 8, "Runs in the vmapped timing.")
 flags.DEFINE_integer("vmap_steps", 50, "Steps per timed call in the vmapped timing.")
@@ -87,9 +96,13 @@ flags.DEFINE_integer("check_runs", 8, "Runs (seeds) in the equivalence checks.")
 flags.DEFINE_integer("cpu_devices", 4, "Simulated CPU devices for the sharding "
                      "check when the backend is the CPU (run in a child process).")
 flags.DEFINE_list("models", ["mlp"], "Which rows to run, comma-separated: mlp (the "
-                  "MLP rows with the vmap/equivalence checks) and/or lstm.")
-flags.register_validator("models", lambda v: bool(v) and set(v) <= {"mlp", "lstm"},
-                         "--models takes mlp, lstm or mlp,lstm.")
+                  "MLP rows with the vmap/equivalence checks), lstm and/or authors "
+                  "(GIL's MLP step under the authors' BN / L2, against the default).")
+flags.register_validator("models",
+                         lambda v: bool(v) and set(v) <= {"mlp", "lstm", "authors"},
+                         "--models takes mlp, lstm and/or authors.")
+flags.DEFINE_integer("authors_steps", 5, "Steps per timed host call of the authors "
+                     "rows (a batch-norm GIL step takes about a second on 2 cores).")
 flags.DEFINE_list("lstm_sizes", ["128", "1024"], "LSTM widths H of the LSTM rows "
                   "(empty: none).")
 flags.DEFINE_list("lstm_steps", ["8", "2"], "Steps per timed host call of the LSTM "
@@ -127,9 +140,16 @@ def _synthetic_sequences(rows, max_len, d, classes, key):
                length=jax.random.randint(kl, (rows,), 1, max_len + 1))
 
 
-def _config(method, steps, capacity, model="mlp", hidden=(500, 500)):
+def _config(method, steps, capacity, model="mlp", hidden=(500, 500),
+            policy_hidden=(400, 300)):
   return TrainConfig(method=method, model=model, hidden=tuple(hidden), batch_size=128,
-                     num_steps=steps, eval_every=steps, replay_capacity=capacity)
+                     num_steps=steps, eval_every=steps, replay_capacity=capacity,
+                     actor_hidden=tuple(policy_hidden),
+                     critic_hidden=tuple(policy_hidden))
+
+
+def _widths(values) -> tuple[int, ...]:
+  return tuple(int(v) for v in values)
 
 
 def _classes(cfg: TrainConfig) -> int:
@@ -285,20 +305,32 @@ def _with_achieved(cost: dict, ms: float) -> dict:
   return cost
 
 
-_ROWS = {"plain_ms": "zero", "importance_ms": "gil_h", "gil_full_ms": "gil"}
+_ROWS = {"plain_ms": "zero", "importance_ms": "gil_h", "gil_full_ms": "gil",
+         # Importance from held-out credit (targets: l2rw and meta <= 3x plain).
+         "heldout_ms": "gil_heldout", "l2rw_ms": "gil_l2rw", "meta_ms": "gil_meta"}
+_CREDIT_RATIOS = {"heldout_over_plain": "heldout_ms", "l2rw_over_plain": "l2rw_ms",
+                  "meta_over_plain": "meta_ms"}
+
+
+def _rows() -> dict[str, str]:
+  """The rows timed: all, or (--nocredit_rows) plain, importance and full GIL."""
+  return {name: method for name, method in _ROWS.items()
+          if FLAGS.credit_rows or name not in _CREDIT_RATIOS.values()}
 
 
 def mlp_rows() -> dict:
   """Plain, importance-weighted and full GIL MLP steps; vmap and equivalence checks."""
   train = _synthetic(FLAGS.rows, FLAGS.features, 10, jax.random.key(1))
   val = _synthetic(256, FLAGS.features, 10, jax.random.key(2))
-  cfgs = {name: _config(method, FLAGS.steps, FLAGS.replay_capacity)
-          for name, method in _ROWS.items()}
+  cfgs = {name: _config(method, FLAGS.steps, FLAGS.replay_capacity,
+                        hidden=_widths(FLAGS.hidden),
+                        policy_hidden=_widths(FLAGS.policy_hidden))
+          for name, method in _rows().items()}
   ms = time_interleaved({name: _training(cfg, train, val)
                          for name, cfg in cfgs.items()},
                         FLAGS.repeats)
   xla = {}
-  for name, method in _ROWS.items():
+  for name, method in _rows().items():
     print(f"{name:>14}: {ms[name]:8.3f} ms/step")
     xla[method] = _with_achieved(xla_cost(cfgs[name], train, val), ms[name])
   plain = ms["plain_ms"]
@@ -307,17 +339,25 @@ def mlp_rows() -> dict:
       importance_over_plain=ms["importance_ms"] / plain,
       gil_full_over_plain=ms["gil_full_ms"] / plain,
       xla=xla,
-      shapes={"batch": 128, "layers": [FLAGS.features, 500, 500, 10],
+      shapes={"batch": 128,
+              "layers": [FLAGS.features, *_widths(FLAGS.hidden), 10],
+              "policy_hidden": list(_widths(FLAGS.policy_hidden)),
               "replay_capacity": FLAGS.replay_capacity,
               "steps_per_call": FLAGS.steps, "repeats": FLAGS.repeats})
+  out.update({k: ms[v] / plain for k, v in _CREDIT_RATIOS.items() if v in ms})
   print(f"importance/plain: {out['importance_over_plain']:.3f} (target <= 1.15)")
   print(f"gil_full/plain:   {out['gil_full_over_plain']:.3f} (target <= 8)")
-  for method in ("zero", "gil_h", "gil"):
+  for k in _CREDIT_RATIOS.keys() & out.keys():
+    print(f"{k}: {out[k]:.3f}" + ("" if k == "heldout_over_plain"
+                                  else " (target <= 3)"))
+  for method in _rows().values():
     print(f"XLA {method}: {xla[method]}")
 
   vm = time_interleaved(
-      {n: _training(_config("gil", FLAGS.vmap_steps, FLAGS.replay_capacity), train,
-                    val, n_runs=runs)
+      {n: _training(_config("gil", FLAGS.vmap_steps, FLAGS.replay_capacity,
+                            hidden=_widths(FLAGS.hidden),
+                            policy_hidden=_widths(FLAGS.policy_hidden)),
+                    train, val, n_runs=runs)
        for n, runs in (("one", 1), ("many", FLAGS.vmap_runs))}, FLAGS.repeats)
   one, many = vm["one"], vm["many"]
   key = "vmap8_over_1" + ("_gpu" if jax.default_backend() == "gpu" else "")
@@ -332,6 +372,39 @@ def mlp_rows() -> dict:
   for k in ("vmap8_matches_loop", "sharded_matches_single",
             "resume_matches_uninterrupted"):
     print(f"{k}: {out[k]}")
+  return out
+
+
+# name -> (method, switches).  GIL-H's step has no DDPG part to hide the batch-norm
+# Jacobian behind, so its ratio is the predictor's own.
+_AUTHORS_ROWS = {"authors_default_gil_ms": ("gil", AuthorsMode()),
+                 "authors_bn_gil_ms": ("gil", AuthorsMode(batch_norm=True)),
+                 "authors_l2_gil_ms": ("gil", AuthorsMode(l2=0.02)),
+                 "authors_default_gil_h_ms": ("gil_h", AuthorsMode()),
+                 "authors_bn_gil_h_ms": ("gil_h", AuthorsMode(batch_norm=True))}
+
+
+def authors_rows() -> dict:
+  """GIL's and GIL-H's MLP steps with the authors' batch norm (per-example,
+  batch-coupled first-layer gradients) or gated L2, against the default step of the
+  same method, interleaved."""
+  train = _synthetic(FLAGS.rows, FLAGS.features, 10, jax.random.key(1))
+  val = _synthetic(256, FLAGS.features, 10, jax.random.key(2))
+  base = _config("gil", FLAGS.authors_steps, FLAGS.replay_capacity,
+                 hidden=_widths(FLAGS.hidden),
+                 policy_hidden=_widths(FLAGS.policy_hidden))
+  ms = time_interleaved(
+      {name: _training(dataclasses.replace(base, method=method, authors=mode),
+                       train, val)
+       for name, (method, mode) in _AUTHORS_ROWS.items()}, FLAGS.repeats)
+  out = dict(ms)
+  for name, (method, _) in _AUTHORS_ROWS.items():
+    if not name.startswith("authors_default_"):
+      out[name.replace("_ms", "_over_default")] = (
+          ms[name] / ms[f"authors_default_{method}_ms"])
+  out["authors_steps_per_call"] = FLAGS.authors_steps
+  for k, v in out.items():
+    print(f"{k:>30}: {v:10.3f}")
   return out
 
 
@@ -360,7 +433,9 @@ def lstm_rows(sizes: list[int], steps: list[int]) -> dict:
   for hidden, n_steps in zip(sizes, steps):
     start = time.perf_counter()
     cfgs = {name: _config(method, n_steps, FLAGS.replay_capacity, model="lstm",
-                          hidden=(hidden,)) for name, method in _ROWS.items()}
+                          hidden=(hidden,),
+                          policy_hidden=_widths(FLAGS.policy_hidden))
+            for name, method in _rows().items()}
     programs = {name: _training(cfg, train, val) for name, cfg in cfgs.items()}
     programs["val_pass_ms"] = _validation(cfgs["plain_ms"], train, val)
     ms = time_interleaved(programs, FLAGS.lstm_repeats)
@@ -378,13 +453,15 @@ def lstm_rows(sizes: list[int], steps: list[int]) -> dict:
     xla[f"lstm{hidden}"] = {
         method: _with_achieved(xla_cost(cfgs[name], train, val),
                                ms[name])
-        for name, method in _ROWS.items()}
+        for name, method in _rows().items()}
     row = {f"lstm{hidden}_{name}": v for name, v in ms.items()}
     row[f"lstm{hidden}_val_pass_ms"] = val_ms
     row[f"lstm{hidden}_val_pass_subtracted"] = float(subtracted)
     row[f"lstm{hidden}_importance_over_plain"] = (ms["importance_ms"]
                                                   / ms["plain_ms"])
     row[f"lstm{hidden}_gil_over_plain"] = ms["gil_full_ms"] / ms["plain_ms"]
+    row.update({f"lstm{hidden}_{k}": ms[v] / ms["plain_ms"]
+                for k, v in _CREDIT_RATIOS.items() if v in ms})
     out.update(row)
     for k, v in row.items():
       print(f"{k:>30}: {v:10.3f}")
@@ -396,7 +473,8 @@ def lstm_rows(sizes: list[int], steps: list[int]) -> dict:
       "batch": 128, "max_len": FLAGS.lstm_max_len, "features": FLAGS.lstm_features,
       "missing": _MISSING, "classes": _LSTM_CLASSES, "train_rows": FLAGS.lstm_rows,
       "val_rows": _LSTM_VAL_ROWS, "sizes": sizes, "steps_per_call": steps,
-      "repeats": FLAGS.lstm_repeats, "replay_capacity": FLAGS.replay_capacity}}
+      "repeats": FLAGS.lstm_repeats, "replay_capacity": FLAGS.replay_capacity,
+      "policy_hidden": list(_widths(FLAGS.policy_hidden))}}
   return out
 
 
@@ -474,6 +552,7 @@ def _checks_in_subprocess() -> dict:
 
 def main(argv):
   del argv
+  quiet_logs.quiet_libraries()
   if FLAGS.only_checks:
     with open(FLAGS.checks_out, "w") as f:
       json.dump(equivalence_checks(FLAGS.check_runs), f)
@@ -483,6 +562,8 @@ def main(argv):
   out = {}
   if "mlp" in FLAGS.models:
     out.update(mlp_rows())
+  if "authors" in FLAGS.models:
+    out.update(authors_rows())
   if sizes:
     lstm = lstm_rows(sizes, steps)
     out.setdefault("xla", {}).update(lstm.pop("xla"))
@@ -500,4 +581,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  user_errors.run(main)

@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 from absl import app, flags, logging
 
-from launch import experiment, paper_numbers
+from launch import experiment, paper_numbers, user_errors
 
 # Rows in this order, then any other method in order of first appearance.
 METHOD_ORDER = ("gil", "gil_mask", "gil_h", "gil_d", "gil_d_mask", "input_space",
@@ -389,7 +389,15 @@ def protocol_of(results: dict) -> tuple[str, str]:
   seeds = list(config.get("seeds") or dict.fromkeys(r["seed"] for r in runs))
   seed_text = ", ".join(str(s) for s in seeds)
   split_seeds = list(config.get("split_seeds") or [])
-  if split_seeds:
+  if results.get("cv_folds"):
+    k = results["cv_folds"]
+    repeats = (f"split seeds {', '.join(str(s) for s in split_seeds)}"
+               if split_seeds else
+               f"split seed {(config.get('split') or {}).get('split_seed')}")
+    title = f"{k}-fold cross-validation, seeds {seed_text}"
+    detail = (f"{k} stratified folds ({repeats}), each patient/row a test row once "
+              f"per split seed, x seeds {seed_text}: {len(runs)} runs")
+  elif split_seeds:
     title = f"protocol (b): {len(split_seeds)} stratified splits"
     detail = (f"split seeds {', '.join(str(s) for s in split_seeds)} x seeds "
               f"{seed_text}: {len(runs)} runs")
@@ -453,6 +461,37 @@ def binary_section(name: str, results: dict
   return lines, csv_rows
 
 
+def cv_section(name: str, results: dict
+               ) -> tuple[list[str], list[dict[str, Any]]]:
+  """Per-fold test metrics of a cross-validated file (``config.cv_folds``): one
+  row per method, one column per fold, then the mean ± std over folds."""
+  k = results["cv_folds"]
+  first = next(iter(results["methods"].values()))["test"]
+  metrics = [m for m in (*METRICS, *first) if m in first]
+  metrics = list(dict.fromkeys(metrics))
+  lines, csv_rows = [f"## {results['dataset']}: per fold ({k}-fold "
+                     f"cross-validation)", "", f"`{name}`.", ""], []
+  for metric in metrics:
+    header = ["method"] + [f"fold {i}" for i in range(k)] + ["mean ± std over folds"]
+    rows = []
+    for method in ordered_methods(results["methods"]):
+      summary = results["methods"][method]["test"].get(metric) or {}
+      per_fold = summary.get("per_fold")
+      if not per_fold:
+        continue
+      fold_std = summary.get("fold_std", 0.0)
+      rows.append([method] + [f"{100 * v:.2f}" for v in per_fold]
+                  + [f"{100 * np.mean(per_fold):.2f} ± {100 * fold_std:.2f}"])
+      for i, v in enumerate(per_fold):
+        csv_rows.append({"file": name, "setting": f"fold {i}", "method": method,
+                         "metric": metric, "mean": _round(100 * v), "std": "",
+                         "n_runs": "", "paper_mean": "", "paper_std": ""})
+    if rows:
+      lines += [f"{METRIC_LABELS.get(metric, metric)} (%):", ""]
+      lines += _table(header, rows) + [""]
+  return lines, csv_rows
+
+
 def build_report(files: Sequence[tuple[str, dict]], table: str = "auto",
                  title: str | None = None,
                  same_as: dict[str, str] | None = None) -> Report:
@@ -479,6 +518,11 @@ def build_report(files: Sequence[tuple[str, dict]], table: str = "auto",
     section, section_rows = binary_section(name, results)
     lines += section
     rows += section_rows
+  for name, results in files:
+    if results.get("cv_folds"):
+      section, section_rows = cv_section(name, results)
+      lines += section
+      rows += section_rows
   if warnings:
     lines += ["## Warnings", ""] + [f"- {w}" for w in warnings] + [""]
   return Report("\n".join(lines).rstrip() + "\n", rows, warnings)
@@ -547,4 +591,4 @@ def main(argv):
 if __name__ == "__main__":
   define_flags()
   flags.mark_flags_as_required(["results", "out"])
-  app.run(main)
+  user_errors.run(main)   # mistakes as one line, not after the flag help

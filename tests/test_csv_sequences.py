@@ -272,3 +272,121 @@ def test_shared_ids_warn(tmp_path):
   with warnings.catch_warnings():
     warnings.simplefilter("error")
     cs.load_csv_sequences(tmp_path)
+
+
+# ------------------------------------------------------------------ layouts (issue 15)
+
+AUTHORS_FILES = {0: "df_non_shock", 1: "df_shock"}
+
+
+def _authors_folder(directory, n_train=24, n_test=10, seed=0, rename=False):
+  """A miniature of the GIL authors' septic-shock files as shipped: train and
+  test only, first column ``TrainSampleIdx``, numeric headers, the first variable
+  column ``0`` an increasing time, empty cell = missing; class 1 runs higher."""
+  rng = np.random.default_rng(seed)
+  directory.mkdir(exist_ok=True)
+  pid = 100
+  for split, n in (("train", n_train), ("test", n_test)):
+    for label, stem in AUTHORS_FILES.items():
+      lines = ["TrainSampleIdx,0,1,2,3"]
+      for _ in range(n // 2):
+        pid += 1
+        for t in range(int(rng.integers(2, 6))):
+          values = rng.normal(size=3) + 1.5 * label
+          cells = ["" if rng.random() < 0.3 else f"{v:.4f}" for v in values]
+          lines.append(f"{pid},{t}," + ",".join(cells))
+      name = f"{split}_{label}.csv" if rename else f"{stem}_{split}.csv"
+      (directory / name).write_text("\n".join(lines) + "\n")
+  return directory
+
+
+AUTHORS_MAPPING = ("train_0=df_non_shock_train.csv,train_1=df_shock_train.csv,"
+                   "test_0=df_non_shock_test.csv,test_1=df_shock_test.csv")
+
+
+def test_train_and_test_files_keep_the_test_set_and_carve_validation(tmp_path):
+  _authors_folder(tmp_path, rename=True)
+  parts = cs.load_csv_dataset(tmp_path)
+  assert list(parts) == ["train", "test"]          # no val_* files needed
+  assert len(parts["train"].y) == 24 and len(parts["test"].y) == 10
+  pooled, (tr, va, te) = cs.given_splits(parts, val_fraction=0.25, split_seed=0)
+  np.testing.assert_array_equal(te, np.arange(24, 34))   # the given test files
+  assert len(va) == 6 and set(pooled.y[va]) == {0, 1}
+  np.testing.assert_array_equal(np.sort(np.concatenate([tr, va])), np.arange(24))
+  # Pooled instead (pool=True, or a single split): one set for the config's split.
+  assert len(cs.load_csv_dataset(tmp_path, pool=True).y) == 34
+  assert len(cs.load_csv_dataset(tmp_path, splits="train").y) == 24
+  # The shipped names work through the files mapping, command-line form.
+  shipped = _authors_folder(tmp_path / "shipped")
+  parts = cs.load_csv_dataset(shipped, files=AUTHORS_MAPPING, time_column="0")
+  assert parts["train"].feature_names == ("1", "2", "3")
+  np.testing.assert_array_equal(parts["test"].y, [0] * 5 + [1] * 5)
+  # Unrenamed files without a mapping: the error says how to name or map them.
+  with pytest.raises(DataFileNotFoundError, match=r"df_non_shock_train\.csv -> "
+                     r"train_0\.csv.*--config\.data\.files=train_0="):
+    cs.load_csv_dataset(shipped)
+  # A val split without test, or an unknown split, is not guessed at.
+  with pytest.raises(ValueError, match=r"expected train and test"):
+    cs.load_csv_dataset(shipped, files="train_0=df_non_shock_train.csv,"
+                        "train_1=df_shock_train.csv,val_0=df_non_shock_test.csv,"
+                        "val_1=df_shock_test.csv")
+
+
+def test_files_string_form_errors():
+  assert cs.parse_files("train_0=a.csv, my_split_1 = b.csv.gz") == {
+      "train": {0: "a.csv"}, "my_split": {1: "b.csv.gz"}}
+  for bad in ("train_0", "train=a.csv", "train_x=a.csv", "train_0="):
+    with pytest.raises(ValueError, match="split}_{label}=FILE"):
+      cs.parse_files(bad)
+  with pytest.raises(ValueError, match="label 0 twice"):
+    cs.parse_files("train_0=a.csv,train_0=b.csv")
+
+
+def test_degenerate_files_error_and_constant_columns_warn(tmp_path):
+  _write(tmp_path, FILES)
+  # The authors' train files as shipped hold 0.0 in every cell.
+  _with(tmp_path, train_1__csv=",HR,Temp\n12,0.0,0.0\n12,0.0,0\n13,0,0.0\n")
+  with pytest.raises(ValueError, match=r"train_1\.csv.*no variation at all: its 6 "
+                     r"observed cells all hold 0"):
+    cs.load_csv_sequences(tmp_path)
+  _with(tmp_path, train_1__csv=",HR,Temp\n12,,\n")
+  with pytest.raises(ValueError, match=r"train_1\.csv.*observes nothing"):
+    cs.load_csv_sequences(tmp_path)
+  # A variable with one value over every observed cell of every file is named.
+  constant = {k: v.replace("HR,Temp", "HR,Temp,Site").replace("\n", ",5\n")
+              .replace("HR,Temp,Site,5", "HR,Temp,Site") for k, v in FILES.items()}
+  _write(tmp_path, constant)
+  with pytest.warns(UserWarning, match=r"constant over all observed cells: "
+                    r"\['Site \(= 5\)'\]"):
+    out = cs.load_csv_sequences(tmp_path)
+  assert out["train"].feature_names == ("HR", "Temp", "Site")
+
+
+def test_authors_layout_runs_end_to_end_from_the_command_line(tmp_path):
+  """The shipped names, train and test only, loader options on the command line."""
+  import json
+  import os
+  import subprocess
+  import sys
+  data = _authors_folder(tmp_path / "authors")
+  workdir = tmp_path / "run"
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  proc = subprocess.run(
+      [sys.executable, "-m", "launch.train",
+       f"--config=launch/configs/csv_sequences.py:{data}", f"--workdir={workdir}",
+       f"--config.data.files={AUTHORS_MAPPING}", "--config.data.time_column=0",
+       "--config.data.max_steps=6", "--config.methods=('mean','hgb')",
+       "--config.seeds=(0,)", "--config.train.hidden=(8,)",
+       "--config.train.batch_size=8", "--config.train.num_steps=10",
+       "--config.train.eval_every=10", "--config.steps_per_call=10",
+       "--config.split.val_fraction=0.25"],
+      cwd=root, env=dict(os.environ, JAX_PLATFORMS="cpu"), capture_output=True,
+      text=True, timeout=900)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert "| hgb |" in proc.stdout
+  results = json.loads((workdir / "results.json").read_text())
+  # The shipped test files are the test set; validation came from train.
+  assert results["data_summary"]["rows"] == {"train": 18, "val": 6, "test": 10}
+  assert results["data_summary"]["steps"] == 6           # max_steps
+  assert results["feature_names"] == ["1", "2", "3"]     # "0" is the time column
+  assert results["config"]["data"]["files"] == AUTHORS_MAPPING

@@ -1,10 +1,16 @@
-"""Launchers: train writes results.json in the documented schema; bench writes bench.json."""
+"""Launchers: train writes results.json in the documented schema; bench writes bench.json.
+
+No wall-clock timeouts: on a loaded machine a subprocess may take many times its
+CPU time, and a timeout would fail a correct program.
+"""
 
 import json
 import os
+import re
 import subprocess
 import sys
 
+from launch import experiment
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -12,7 +18,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def _run(args, tmp_path):
   env = dict(os.environ, JAX_PLATFORMS="cpu")
   return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, env=env,
-                        capture_output=True, text=True, timeout=600)
+                        capture_output=True, text=True)
+
+
+def _error_line(proc, prog="launch.train"):
+  """A user mistake: exit code 2 and one line on stderr, no traceback."""
+  assert proc.returncode == 2, proc.stderr[-3000:]
+  lines = proc.stderr.strip().splitlines()
+  assert len(lines) == 1 and lines[0].startswith(f"{prog}: error: "), lines[-20:]
+  return lines[0]
 
 
 def test_train_launcher_writes_results_json_and_prints_table(tmp_path):
@@ -22,6 +36,8 @@ def test_train_launcher_writes_results_json_and_prints_table(tmp_path):
                "--config.methods=('gil','mean')", "--config.train.num_steps=60",
                "--config.train.eval_every=20", "--config.train.hidden=(32,)",
                "--config.train.replay_capacity=256",
+               "--config.train.actor_hidden=(16,16)",
+               "--config.train.critic_hidden=(16,16)",
                "--config.train.track_test=True"], tmp_path)
   assert proc.returncode == 0, proc.stderr[-3000:]
   assert "| gil |" in proc.stdout and "| mean |" in proc.stdout
@@ -44,8 +60,17 @@ def test_train_launcher_writes_results_json_and_prints_table(tmp_path):
     for ours, best in zip(res["test"]["accuracy"]["per_seed"],
                           picked["accuracy"]["per_seed"]):
       assert best >= ours - 1e-6      # float32 trace vs float64 metric
-  # Progress lines reach the log on long runs.
+  # Progress lines reach the log on long runs, the rate never rounded to 0; a
+  # line when each method starts and ends; the other outputs named at the end.
   assert "steps/s" in proc.stderr and "ETA" in proc.stderr
+  rates = re.findall(r"  ([0-9.]+) steps/s", proc.stderr)
+  assert rates and all(float(r) > 0 for r in rates), rates
+  for method in ("gil", "mean"):
+    assert f"[{method}] start: 2 run(s), 60 steps each" in proc.stderr
+    assert re.search(rf"\[{method}\] done in \d+ s: test accuracy", proc.stderr)
+  assert f"per-eval histories: {workdir}/history_gil.csv" in proc.stdout
+  assert f"TensorBoard: tensorboard --logdir {workdir}/tensorboard" in proc.stdout
+  assert f"models: {workdir}/models/{{gil,mean}}" in proc.stdout
   # Per-eval histories: CSV and TensorBoard event files, one run per seed.
   with open(os.path.join(workdir, "history_gil.csv")) as f:
     lines = f.read().splitlines()
@@ -72,22 +97,68 @@ def test_mask_seeds_run_as_one_group_and_resume_from_checkpoints(tmp_path):
   assert len(per_seed) == 2 and per_seed[0] != per_seed[1]   # different masks
   assert sorted(os.listdir(os.path.join(workdir, "checkpoints", "gil_h"))) == [
       "20", "40"]
+  # Quiet by default: orbax logged ~100 INFO lines a run.
+  assert not re.search(r"^I.*(orbax|checkpoint_manager|checkpointer)",
+                       first.stderr, re.M), first.stderr[-3000:]
   again = _run(args + ["--resume"], tmp_path)       # all done: restores, no steps
   assert again.returncode == 0, again.stderr[-3000:]
+  assert "resumed gil_h from step 40 (of 40)" in again.stderr
   with open(os.path.join(workdir, "results.json")) as f:
     assert json.load(f)["methods"]["gil_h"]["test"] == results["methods"]["gil_h"][
         "test"]
+  # The same command without --resume would have trained without saving; a
+  # resume with other data would score the old parameters on the new data.
+  line = _error_line(_run(args, tmp_path))
+  assert "holds checkpoints of an earlier run (gil_h up to step 40)" in line
+  line = _error_line(_run(args + ["--resume", "--config.data.missing_rate=0.8"],
+                          tmp_path))
+  assert "config.data.missing_rate (checkpoint: 0.5, now: 0.8)" in line
 
 
 def test_train_launcher_rejects_unknown_method(tmp_path):
   proc = _run(["launch.train", "--config=launch/configs/digits_mcar.py",
                f"--workdir={tmp_path}", "--config.methods=('knnn',)"], tmp_path)
-  assert proc.returncode != 0 and "unknown method 'knnn'" in proc.stderr
+  assert "unknown method 'knnn'" in _error_line(proc)
   assert not os.path.exists(os.path.join(str(tmp_path), "results.json"))
+
+
+def test_user_mistakes_are_one_line_without_traceback_or_flag_help(tmp_path):
+  # Before: exit 0 and 10 % accuracy for a negative learning rate.
+  line = _error_line(_run(["launch.train", "--config=launch/configs/digits_mcar.py",
+                           f"--workdir={tmp_path}",
+                           "--config.train.learning_rate=-0.001"], tmp_path))
+  assert "config.train.learning_rate must be a finite number > 0" in line
+  # Before: the message after ~45 lines of flag help.
+  line = _error_line(_run(["launch.report", f"--results={tmp_path}/none.json",
+                           f"--out={tmp_path}"], tmp_path), "launch.report")
+  assert "none.json" in line
+
+
+def test_table_marks_methods_that_are_one_computation():
+  res = {"test": {"accuracy": {"mean": 0.7, "std": 0.01}}, "wall_seconds": 1.0}
+  results = {"config": {"placeholder": 0.0, "scaling": "max"},
+             "methods": {m: res for m in ("gil", "gil_h", "zero", "mean")}}
+  rows = experiment.format_table(results).splitlines()[2:]
+  assert [r.split(" | ")[0] for r in rows] == [
+      "| gil", "| gil_h (= zero)", "| zero", "| mean"]
+  results["config"]["scaling"] = "standardize"      # the mean is 0 too
+  assert "| mean (~ zero) |" in experiment.format_table(results)
+  results["config"]["placeholder"] = "mean"         # GIL-H masks the means out
+  assert "(= zero)" not in experiment.format_table(results)
+  # The authors' batch norm is gated by a = m (gil_jax/authors_mode.py).
+  results["config"].update(placeholder=0.0, scaling="max",
+                           authors={"batch_norm": True, "l2": 0.0})
+  assert "(= zero)" not in experiment.format_table(results)
+
+
+def test_rates_print_two_significant_digits_never_zero():
+  assert [experiment.significant(v) for v in (0.0031, 0.4, 1.26, 12.4, 3456.0)] == [
+      "0.0031", "0.40", "1.3", "12", "3500"]
 
 
 def test_bench_writes_all_figures(tmp_path):
   proc = _run(["launch.bench", f"--workdir={tmp_path}", "--features=16",
+               "--hidden=16", "--policy_hidden=8,8", "--nocredit_rows",
                "--rows=300", "--steps=4", "--repeats=1", "--replay_capacity=256",
                "--vmap_runs=2", "--vmap_steps=2", "--cpu_devices=2",
                "--check_runs=2"], tmp_path)

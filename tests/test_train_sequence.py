@@ -46,9 +46,9 @@ def test_gil_lstm_stores_only_real_steps_in_replay():
   state = trainer.init(jax.random.key(0), train)
   first = np.asarray(state.batch_idx)
   state, _ = trainer.run(state, train, val, num_evals=1)
-  assert int(state.policy.replay.size) == 0        # step 0's transition is pending
+  assert int(state.source.replay.size) == 0        # step 0's transition is pending
   state, _ = trainer.run(state, train, val, num_evals=1)
-  assert int(state.policy.replay.size) == int(prep.train.length[first].sum())
+  assert int(state.source.replay.size) == int(prep.train.length[first].sum())
 
 
 def test_gil_d_trains_mlp_on_balanced_batches():

@@ -5,6 +5,9 @@
   to a uniform ``(train, val, test, *, seed, **options) -> (train, val, test)``.
 * :mod:`gil_jax.baselines.input_space` — importance applied to the inputs instead of
   the gradients (App. G, eq. 70).
+* :mod:`gil_jax.baselines.boosting` — gradient boosting on NaN-marked features.
+* :mod:`gil_jax.baselines.persist` — fitted scikit-learn models and imputers saved
+  with skops (loading trusts only the listed types) for external evaluation.
 """
 
 from gil_jax.baselines.imputers import IMPUTERS, impute, imputation_mse

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -59,6 +60,33 @@ def summarise(split: Split) -> np.ndarray:
   feats = [np.where(ever, last, np.nan), mean, lo, hi, count.astype(np.float64),
            since]
   return np.concatenate(feats, axis=1)
+
+
+def feature_names(variables: Sequence[str], sequences: bool) -> list[str]:
+  """Names of the columns of :func:`features`: the variables themselves (tables),
+  or ``"SUMMARY:VARIABLE"`` in :func:`summarise`'s layout (sequences).
+
+  Saved beside a fitted model, so that another set's inputs can be checked
+  against what the model was trained on."""
+  if not sequences:
+    return list(variables)
+  return [f"{s}:{v}" for s in SUMMARIES for v in variables]
+
+
+def predict_proba(model: HistGradientBoostingClassifier, split: Split,
+                  names: Sequence[str] | None = None) -> np.ndarray:
+  """Class probabilities of a fitted model on a split's :func:`features`.
+
+  Raises:
+    ValueError: the split gives a different number of features than the model
+      was fitted on (naming ``names``, the saved feature names, if given).
+  """
+  x = features(split)
+  if x.shape[1] != model.n_features_in_:
+    raise ValueError(f"the boosting model was fitted on {model.n_features_in_} "
+                     f"features{'' if names is None else ' ' + str(list(names)[:8])}"
+                     f"..., the data give {x.shape[1]}")
+  return model.predict_proba(x)
 
 
 def features(split: Split) -> np.ndarray:

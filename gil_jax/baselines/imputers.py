@@ -11,7 +11,10 @@ mask), and the result holds no NaN.
 
 ``IMPUTERS`` maps a name to a function of the uniform signature
 ``(train, val, test, *, seed, **options) -> (train, val, test)``; :func:`impute` does
-the same for a whole :class:`gil_jax.data.Prepared`.  :func:`imputation_mse` scores an
+the same for a whole :class:`gil_jax.data.Prepared`.  ``FITTERS`` (``fit_knn``,
+``fit_mice``, ...) return the fitted imputer itself (:class:`FittedImputer`), which
+:func:`apply_imputer` applies to any other split (e.g. an external test set) and
+:func:`save` / :func:`load` keep on disk (skops, safe to load).  :func:`imputation_mse` scores an
 imputation where the true values are known (paper sec. 4.5, Table 4).
 
 Cost on MNIST (60k x 784) is what shapes the defaults; the paper itself left kNN and
@@ -45,6 +48,7 @@ from sklearn.experimental import enable_iterative_imputer  # noqa: F401
 from sklearn.impute import IterativeImputer, KNNImputer
 from sklearn.linear_model import BayesianRidge
 
+from gil_jax.baselines import persist
 from gil_jax.data import Prepared, Split
 
 Splits = tuple[Split, Split, Split]
@@ -102,18 +106,71 @@ def _fit_rows(n: int, max_fit_rows: int | None, seed: int) -> np.ndarray:
   return np.sort(rng.choice(n, size=max_fit_rows, replace=False))
 
 
-def _sklearn_impute(imputer, train: Split, val: Split, test: Split, *,
-                    max_fit_rows: int | None, seed: int, what: str) -> Splits:
-  _check_splits(train, val, test)
+class FittedImputer(NamedTuple):
+  """An imputer fitted on a training split, to apply to any split of that width.
+
+  ``model`` is the fitted scikit-learn imputer, or a :class:`GainModel`; ``seed``
+  fixes GAIN's noise (see :func:`apply_imputer`).  Saved with :func:`save` and
+  read back with :func:`load` for external evaluation.
+  """
+  method: str
+  model: Any
+  seed: int
+
+
+def _fit_sklearn(method: str, imputer, train: Split, *, max_fit_rows: int | None,
+                 seed: int) -> FittedImputer:
+  _check_splits(train, train, train)
   x_train = _with_nan(train)
   with warnings.catch_warnings():
     # max_iter is bounded on purpose (see the module docstring); stopping there is
     # expected, not a fault to report on every call.
     warnings.simplefilter("ignore", ConvergenceWarning)
     imputer.fit(x_train[_fit_rows(len(x_train), max_fit_rows, seed)])
-    out = tuple(_filled(s, imputer.transform(_with_nan(s)), what)
-                for s in (train, val, test))
-  return out
+  return FittedImputer(method=method, model=imputer, seed=seed)
+
+
+_WHAT = {"knn": "kNN imputation", "mice": "MICE imputation",
+         "missforest": "missForest imputation", "gain": "GAIN imputation"}
+# GAIN's noise stream of each split (the training, validation and test split of a
+# run; another set is imputed with the test split's stream).
+_PARTS = {"train": 0, "val": 1, "test": 2}
+
+
+def apply_imputer(fitted: FittedImputer, split: Split, part: str = "test"
+                  ) -> Split:
+  """``split`` with its missing entries imputed by a fitted imputer.
+
+  Args:
+    fitted: from a ``fit_*`` function (or :func:`load`).
+    split: placeholder-filled split with mask, of the fitted width.
+    part: ``"train"``, ``"val"`` or ``"test"``: which of GAIN's noise streams
+      (derived from ``fitted.seed``) to use; the scikit-learn imputers ignore it.
+
+  Returns:
+    The split with ``x`` imputed at missing entries; ``m``, ``y`` unchanged.
+  """
+  x = np.asarray(split.x)
+  width = (fitted.model.lo.shape[0] if isinstance(fitted.model, GainModel)
+           else fitted.model.n_features_in_)
+  if x.ndim != 2 or x.shape[1] != width:
+    raise ValueError(f"the {fitted.method} imputer was fitted on {width} columns; "
+                     f"got data of shape {x.shape}")
+  if isinstance(fitted.model, GainModel):
+    keys = jax.random.split(jax.random.fold_in(jax.random.key(fitted.seed), 1), 3)
+    return gain_impute(fitted.model, split, keys[_PARTS[part]])
+  with warnings.catch_warnings():
+    warnings.simplefilter("ignore", ConvergenceWarning)
+    imputed = fitted.model.transform(_with_nan(split))
+  return _filled(split, imputed, _WHAT[fitted.method])
+
+
+def _impute_splits(fit_fn: Callable[..., FittedImputer], train: Split, val: Split,
+                   test: Split, seed: int, options: dict) -> Splits:
+  _check_splits(train, val, test)
+  fitted = fit_fn(train, seed=seed, **options)
+  return tuple(apply_imputer(fitted, s, part)
+               for s, part in zip((train, val, test), _PARTS))
 
 
 def _n_nearest(n_nearest_features: int | None, d: int) -> int | None:
@@ -129,9 +186,9 @@ def _n_nearest(n_nearest_features: int | None, d: int) -> int | None:
 # ------------------------------------------------------------ scikit-learn imputers
 
 
-def knn(train: Split, val: Split, test: Split, *, seed: int = 0,
-        n_neighbors: int = 5, weights: str = "uniform",
-        max_fit_rows: int | None = 5000) -> Splits:
+def fit_knn(train: Split, *, seed: int = 0, n_neighbors: int = 5,
+            weights: str = "uniform", max_fit_rows: int | None = 5000
+            ) -> FittedImputer:
   """k-nearest-neighbour imputation (``sklearn.impute.KNNImputer``).
 
   A missing entry is the mean (or distance-weighted mean) of that column over the
@@ -139,7 +196,7 @@ def knn(train: Split, val: Split, test: Split, *, seed: int = 0,
   distance over commonly observed columns.
 
   Args:
-    train, val, test: placeholder-filled splits with masks.
+    train: placeholder-filled training split with mask.
     seed: draws the fitting subsample.
     n_neighbors: number of donors.
     weights: ``"uniform"`` or ``"distance"``.
@@ -148,16 +205,21 @@ def knn(train: Split, val: Split, test: Split, *, seed: int = 0,
       O(rows x max_fit_rows x d), hence the bound for MNIST.
 
   Returns:
-    ``(train, val, test)`` with missing entries imputed.
+    The fitted imputer (:func:`apply_imputer`).
   """
   imputer = KNNImputer(n_neighbors=n_neighbors, weights=weights,
                        keep_empty_features=True)
-  return _sklearn_impute(imputer, train, val, test, max_fit_rows=max_fit_rows,
-                         seed=seed, what="kNN imputation")
+  return _fit_sklearn("knn", imputer, train, max_fit_rows=max_fit_rows, seed=seed)
 
 
-def mice(train: Split, val: Split, test: Split, *, seed: int = 0,
-         max_iter: int = 5, n_nearest_features: int | None = 20,
+def knn(train: Split, val: Split, test: Split, *, seed: int = 0,
+        **options) -> Splits:
+  """:func:`fit_knn` on ``train`` (``options`` go there), applied to all three
+  splits; returns ``(train, val, test)`` with missing entries imputed."""
+  return _impute_splits(fit_knn, train, val, test, seed, options)
+
+
+def fit_mice(train: Split, *, seed: int = 0, max_iter: int = 5, n_nearest_features: int | None = 20,
          max_fit_rows: int | None = 10000, sample_posterior: bool = False,
          tol: float = 1e-3, skip_complete: bool = False,
          clip: bool = False) -> Splits:
@@ -175,7 +237,7 @@ def mice(train: Split, val: Split, test: Split, *, seed: int = 0,
   is a seeded subsample of ``max_fit_rows`` training rows, and ``max_iter`` is small.
 
   Args:
-    train, val, test: placeholder-filled splits with masks.
+    train: placeholder-filled training split with mask.
     seed: fitting subsample and ``IterativeImputer``'s random state.
     max_iter: imputation rounds.
     n_nearest_features: predictors per column; ``None`` uses all.
@@ -189,7 +251,7 @@ def mice(train: Split, val: Split, test: Split, *, seed: int = 0,
       pixels); constant or never observed columns stay unbounded.
 
   Returns:
-    ``(train, val, test)`` with missing entries imputed.
+    The fitted imputer (:func:`apply_imputer`).
   """
   d = np.asarray(train.x).shape[-1]
   bounds = {}
@@ -208,12 +270,17 @@ def mice(train: Split, val: Split, test: Split, *, seed: int = 0,
       n_nearest_features=_n_nearest(n_nearest_features, d),
       sample_posterior=sample_posterior, skip_complete=skip_complete,
       random_state=seed, keep_empty_features=True, **bounds)
-  return _sklearn_impute(imputer, train, val, test, max_fit_rows=max_fit_rows,
-                         seed=seed, what="MICE imputation")
+  return _fit_sklearn("mice", imputer, train, max_fit_rows=max_fit_rows, seed=seed)
 
 
-def missforest(train: Split, val: Split, test: Split, *, seed: int = 0,
-               max_iter: int = 3, n_estimators: int = 10, max_depth: int | None = 6,
+def mice(train: Split, val: Split, test: Split, *, seed: int = 0,
+         **options) -> Splits:
+  """:func:`fit_mice` on ``train`` (``options`` go there), applied to all three
+  splits; returns ``(train, val, test)`` with missing entries imputed."""
+  return _impute_splits(fit_mice, train, val, test, seed, options)
+
+
+def fit_missforest(train: Split, *, seed: int = 0, max_iter: int = 3, n_estimators: int = 10, max_depth: int | None = 6,
                min_samples_leaf: int = 5, n_nearest_features: int | None = 20,
                max_fit_rows: int | None = 5000, forest: str = "extra_trees",
                n_jobs: int | None = None, skip_complete: bool = False) -> Splits:
@@ -228,7 +295,7 @@ def missforest(train: Split, val: Split, test: Split, *, seed: int = 0,
   stopping rule is replaced by ``max_iter``.
 
   Args:
-    train, val, test: placeholder-filled splits with masks.
+    train: placeholder-filled training split with mask.
     seed: fitting subsample, forests and ``IterativeImputer``'s random state.
     max_iter: imputation rounds.
     n_estimators: trees per ensemble.
@@ -238,10 +305,10 @@ def missforest(train: Split, val: Split, test: Split, *, seed: int = 0,
     max_fit_rows: size of the fitting subsample; ``None`` uses all training rows.
     forest: ``"extra_trees"`` or ``"random_forest"``.
     n_jobs: parallel tree fitting (scikit-learn's convention).
-    skip_complete: as in :func:`mice`.
+    skip_complete: as in :func:`fit_mice`.
 
   Returns:
-    ``(train, val, test)`` with missing entries imputed.
+    The fitted imputer (:func:`apply_imputer`).
   """
   forests = {"extra_trees": ExtraTreesRegressor,
              "random_forest": RandomForestRegressor}
@@ -255,8 +322,15 @@ def missforest(train: Split, val: Split, test: Split, *, seed: int = 0,
       estimator=estimator, max_iter=max_iter,
       n_nearest_features=_n_nearest(n_nearest_features, d),
       skip_complete=skip_complete, random_state=seed, keep_empty_features=True)
-  return _sklearn_impute(imputer, train, val, test, max_fit_rows=max_fit_rows,
-                         seed=seed, what="missForest imputation")
+  return _fit_sklearn("missforest", imputer, train, max_fit_rows=max_fit_rows,
+                      seed=seed)
+
+
+def missforest(train: Split, val: Split, test: Split, *, seed: int = 0,
+               **options) -> Splits:
+  """:func:`fit_missforest` on ``train`` (``options`` go there), applied to all
+  three splits; returns ``(train, val, test)`` with missing entries imputed."""
+  return _impute_splits(fit_missforest, train, val, test, seed, options)
 
 
 # ------------------------------------------------------------------------- GAIN
@@ -460,14 +534,18 @@ def gain_impute(model: GainModel, split: Split, key: jax.Array,
   return _filled(split, g * model.scale + model.lo, "GAIN imputation")
 
 
+def fit_gain_imputer(train: Split, *, seed: int = 0, **options) -> FittedImputer:
+  """:func:`fit_gain` as a :class:`FittedImputer` (``options`` go to it)."""
+  _check_splits(train, train, train)
+  return FittedImputer(method="gain", model=fit_gain(train, seed=seed, **options),
+                       seed=seed)
+
+
 def gain(train: Split, val: Split, test: Split, *, seed: int = 0,
          **options) -> Splits:
   """GAIN imputation: :func:`fit_gain` on ``train`` (``options`` go there), then
   :func:`gain_impute` on each split with noise keys derived from ``seed``."""
-  _check_splits(train, val, test)
-  model = fit_gain(train, seed=seed, **options)
-  keys = jax.random.split(jax.random.fold_in(jax.random.key(seed), 1), 3)
-  return tuple(gain_impute(model, s, k) for s, k in zip((train, val, test), keys))
+  return _impute_splits(fit_gain_imputer, train, val, test, seed, options)
 
 
 # ---------------------------------------------------------------------- registry
@@ -479,22 +557,74 @@ IMPUTERS: dict[str, Callable[..., Splits]] = {
     "missforest": missforest,
     "gain": gain,
 }
+# The same imputers as (train, *, seed, **options) -> FittedImputer.
+FITTERS: dict[str, Callable[..., FittedImputer]] = {
+    "knn": fit_knn,
+    "mice": fit_mice,
+    "missforest": fit_missforest,
+    "gain": fit_gain_imputer,
+}
 
 
-def impute(prepared: Prepared, method: str, *, seed: int = 0,
-           **options) -> Prepared:
-  """``prepared`` with all three splits imputed by ``IMPUTERS[method]``.
+def impute_fitted(prepared: Prepared, method: str, *, seed: int = 0,
+                  **options) -> tuple[Prepared, FittedImputer]:
+  """``prepared`` with all three splits imputed by ``method``, and the imputer.
 
   The imputer is fitted on ``prepared.train`` only.  ``train_mean``, the masks and
   the summary are kept; the summary gains an ``"imputer"`` entry.
   """
-  if method not in IMPUTERS:
-    raise ValueError(f"unknown imputer {method!r}; choose from {sorted(IMPUTERS)}")
-  train, val, test = IMPUTERS[method](prepared.train, prepared.val, prepared.test,
-                                      seed=seed, **options)
+  if method not in FITTERS:
+    raise ValueError(f"unknown imputer {method!r}; choose from {sorted(FITTERS)}")
+  _check_splits(prepared.train, prepared.val, prepared.test)
+  fitted = FITTERS[method](prepared.train, seed=seed, **options)
+  train, val, test = (apply_imputer(fitted, s, part) for s, part in
+                      zip((prepared.train, prepared.val, prepared.test), _PARTS))
   summary = dict(prepared.summary, imputer={"method": method, "seed": seed,
                                             **options})
-  return prepared._replace(train=train, val=val, test=test, summary=summary)
+  return (prepared._replace(train=train, val=val, test=test, summary=summary),
+          fitted)
+
+
+def impute(prepared: Prepared, method: str, *, seed: int = 0,
+           **options) -> Prepared:
+  """``prepared`` with all three splits imputed by ``method`` (fitted on the
+  training split only); see :func:`impute_fitted`."""
+  return impute_fitted(prepared, method, seed=seed, **options)[0]
+
+
+# ------------------------------------------------------------- saving, loading
+
+
+def to_state(fitted: FittedImputer) -> dict:
+  """A fitted imputer as plain data (dicts, arrays, scikit-learn objects) that
+  :mod:`gil_jax.baselines.persist` writes safely; :func:`from_state` inverts it."""
+  model = fitted.model
+  if isinstance(model, GainModel):   # arrays and numbers, no custom class
+    model = {"gain": {"generator": jax.tree.map(np.asarray, model.generator),
+                      "hidden": int(model.hidden), "lo": model.lo,
+                      "scale": model.scale, "d_loss": model.d_loss,
+                      "g_mse": model.g_mse}}
+  return {"method": fitted.method, "seed": int(fitted.seed), "model": model}
+
+
+def from_state(state: dict) -> FittedImputer:
+  """The :class:`FittedImputer` of :func:`to_state`'s output."""
+  model = state["model"]
+  if isinstance(model, dict) and "gain" in model:
+    g = model["gain"]
+    model = GainModel(generator=g["generator"], hidden=int(g["hidden"]), lo=g["lo"],
+                      scale=g["scale"], d_loss=g["d_loss"], g_mse=g["g_mse"])
+  return FittedImputer(method=state["method"], model=model, seed=int(state["seed"]))
+
+
+def save(fitted: FittedImputer, path: str) -> None:
+  """Writes a fitted imputer with skops (safe to load; see :mod:`persist`)."""
+  persist.dump(to_state(fitted), path)
+
+
+def load(path: str) -> FittedImputer:
+  """Reads what :func:`save` wrote."""
+  return from_state(persist.load(path))
 
 
 def imputation_mse(imputed_x: np.ndarray, true_x: np.ndarray,

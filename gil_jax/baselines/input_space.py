@@ -171,7 +171,7 @@ def make_input_space_trainer(config: TrainConfig, num_features: int,
     return TrainState(step=jnp.zeros((), jnp.int32), rng=jax.random.key_data(rng),
                       hparams=hparams, params=params,
                       opt_state=optimizer(None).init(params),
-                      batch_idx=sample_idx(k_batch, train.x.shape[0]), policy=None,
+                      batch_idx=sample_idx(k_batch, train.x.shape[0]), source=None,
                       best_params=params,
                       best_score=jnp.array(-jnp.inf, jnp.float32),
                       best_step=jnp.zeros((), jnp.int32))

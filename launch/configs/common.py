@@ -7,8 +7,10 @@ def base_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.dataset = ""                      # key of launch.train.DATASETS
   c.data = ml_collections.ConfigDict()  # keyword arguments of the dataset's loader
+  # train_rows > 0 (tabular data): train on that many of the training rows, drawn
+  # with the split seed (launch.experiment.training_subset); 0 = all of them.
   c.split = ml_collections.ConfigDict(
-      {"val_fraction": 0.1, "test_fraction": 0.1, "split_seed": 0})
+      {"val_fraction": 0.1, "test_fraction": 0.1, "split_seed": 0, "train_rows": 0})
   c.scaling = "standardize"           # see gil_jax.data.prepare_tabular
   c.placeholder = 0.0                 # value of missing entries after scaling
   c.drop_all_missing_columns = False
@@ -16,6 +18,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.seeds = (0, 1, 2)
   c.mask_seeds = ()                   # if set: one dataset per mask seed (x seeds)
   c.split_seeds = ()                  # if set: one split per seed (x mask seeds x seeds)
+  # K >= 2: stratified K-fold cross-validation over all rows (gil_jax/folds.py);
+  # each fold is a run (x split seeds x mask seeds x seeds); 0 = off.
+  c.cv_folds = 0
   # One command for a grid: for each value in ``settings``, ``field`` (a dotted config
   # path, e.g. "data.missing_rate") is set and the experiment runs in
   # WORKDIR/<last part of field>_<value>; a report over all settings follows.
@@ -51,6 +56,23 @@ def base_config() -> ml_collections.ConfigDict:
       "critic_hidden": (400, 300),
       "model": "mlp",
       "gil_d_c": 5.0,
+      # Held-out-credit methods (gil_heldout, gil_l2rw, gil_meta; gil_jax/credit.py).
+      "meta_batch_size": 128,
+      "meta_shrink": 0.5,
+      "meta_prior": "ones",
+      # Record the importance source's diagnostics at every eval (gil_jax/credit.py).
+      "diagnostics": False,
+  })
+  # The authors' TF1 code choices, one switch each (gil_jax/authors_mode.py); all
+  # off = the paper's method.  Their sequence placeholder is ``placeholder="3max"``.
+  c.authors = ml_collections.ConfigDict({
+      "batch_norm": False,             # BN in training mode, gated (per-example)
+      "l2": 0.0,                       # L2 inside the per-example loss (0.02)
+      "reward_before_update": False,   # batch reward before the update, shared
+      "one_draw_per_batch": False,     # one behaviour-policy mode per batch
+      "near_one_random": False,        # random actions near 1 only
+      "rl_lr_decay": False,            # actor/critic rates x0.965 every 10 steps
+      "bn_eval_rows": 1024,            # training rows of the precise-BN statistics
   })
   # App. D eq. (42), tabular defaults of the authors' code.
   c.exploration = ml_collections.ConfigDict({

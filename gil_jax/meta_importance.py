@@ -1,0 +1,77 @@
+"""``gil_meta``: an importance network trained by the meta-gradient of held-out loss.
+
+No RL.  The importance comes from a network ``h_psi(s)`` on GIL's state (the same
+Flax module as GIL's actor, :class:`gil_jax.models.Actor`), trained so that the
+predictor's update lowers the loss of training rows outside the batch (the scheme of
+Ren et al. 2018 and Shu et al. 2019, "Meta-Weight-Net", applied per feature to the
+encoder gradient).  One step:
+
+  1. look-ahead:  theta'(psi) = U(theta, g(h_psi(s)))   (the real optimizer update
+     with eq. (4)'s kernel gradient; ``delta`` does not depend on ``psi``);
+  2. meta step:   psi <- Adam(psi, dL_meta(theta'(psi)) / dpsi)   (rate ``actor_lr``);
+  3. the predictor's update with the new importance ``a = h_psi(s)``.
+
+``jax.grad`` differentiates through the update in step 1; by eq. (1) of
+:mod:`gil_jax.credit` this costs one held-out backward pass and no Hessian.  The
+held-out rows are drawn every step from training rows outside the batch.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import optax
+
+from gil_jax import credit
+from gil_jax.models import Actor
+from gil_jax.sources import ImportanceSource, Predictor, StepContext
+
+
+class MetaState(NamedTuple):
+  params: Any        # h_psi
+  opt_state: Any
+
+
+def gil_meta_factory(config, predictor: Predictor) -> ImportanceSource:
+  """``gil_meta``: see the module docstring."""
+  net = Actor(action_dim=predictor.num_features, hidden=tuple(config.actor_hidden))
+
+  def tx(learning_rate):
+    return optax.adam(learning_rate)
+
+  def observation(ctx: StepContext):
+    s, _ = predictor.observe(ctx.batch, ctx.logits, ctx.features)
+    return s
+
+  def init(key, ctx: StepContext) -> MetaState:
+    credit.check_heldout_possible("gil_meta", ctx.train, config.batch_size,
+                                  config.meta_batch_size)
+    s = observation(ctx)
+    params = net.init(key, s.reshape(-1, s.shape[-1])[:1])
+    return MetaState(params=params, opt_state=tx(1.0).init(params))
+
+  def propose(state: MetaState, keys, ctx: StepContext):
+    s = observation(ctx)
+    rows = credit.heldout_rows(keys["meta"], ctx.train, ctx.batch_idx,
+                               config.meta_batch_size)
+
+    def meta_loss(psi):
+      params_after, _ = predictor.update(ctx, net.apply(psi, s))      # look-ahead
+      return credit.heldout_loss(predictor, params_after, ctx.train, rows)
+
+    loss, grads = jax.value_and_grad(meta_loss)(state.params)
+    updates, opt_state = tx(ctx.hparams.actor_lr).update(grads, state.opt_state,
+                                                          state.params)
+    psi = optax.apply_updates(state.params, updates)
+    a = net.apply(psi, s)
+    return a, MetaState(psi, opt_state), {"importance": a.mean(),
+                                          "meta_loss": loss}
+
+  def observe(state, keys, ctx, a, params_after):
+    del keys, ctx, a, params_after
+    return state, {}
+
+  return ImportanceSource(init=init, propose=propose, observe=observe,
+                          key_names=("rng", "next", "meta"), after_forward=True,
+                          export=lambda state: state.params)

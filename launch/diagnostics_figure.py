@@ -1,0 +1,113 @@
+r"""Figure: the policy diagnostics of a run over training (gil_jax/credit.py).
+
+  python -m launch.diagnostics_figure --workdir=runs/importance_digits_zero \
+      --methods=gil,gil_heldout --out=docs/results/figures/policy_diagnostics.png
+
+Reads ``WORKDIR/history_METHOD.csv`` (written by ``launch.train`` with
+``--config.train.diagnostics=True``) and draws, per diagnostic, its mean over the
+runs of each method (band: +/- one standard deviation) against the training step:
+the critic's agreement with the exact effect of the importance on the reward (sign
+agreement, cosine, magnitude ratio), the actor's saturation, spread across samples
+and correlation with the mask, the actor's share of behaviour actions, and the size
+of the true effect relative to the reward's spread across samples.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Sequence
+
+import numpy as np
+from absl import app, flags
+
+PANELS = (
+    ("diag_critic_sign_agreement", "critic dQ/da: sign agreement\nwith the exact effect",
+     "linear"),
+    ("diag_critic_cosine", "critic dQ/da: cosine\nwith the exact effect", "linear"),
+    ("diag_critic_magnitude_ratio", "|dQ/da| / |exact effect|", "log"),
+    ("diag_own_effect_to_reward_spread",
+     "|effect of a on own-loss reward|\n/ std of reward over samples", "log"),
+    ("diag_action_saturation", "actor: share of actions\n< 0.05 or > 0.95", "linear"),
+    ("diag_action_spread", "actor: std over samples\nper feature", "linear"),
+    ("diag_action_corr_with_mask", "actor: corr(a, m)", "linear"),
+    ("actor_share", "share of behaviour actions\nfrom the actor", "linear"),
+)
+
+
+def read_history(path: str) -> dict[str, np.ndarray]:
+  """``{column: [runs, evals]}`` from a history CSV (rows grouped by run)."""
+  with open(path) as f:
+    rows = list(csv.DictReader(f))
+  if not rows:
+    raise ValueError(f"{path} holds no rows")
+  run_cols = [c for c in rows[0] if c in ("seed", "mask_seed", "split_seed", "fold")]
+  runs: dict[tuple, list[dict]] = {}
+  for row in rows:
+    runs.setdefault(tuple(row[c] for c in run_cols), []).append(row)
+  lengths = {len(v) for v in runs.values()}
+  if len(lengths) != 1:
+    raise ValueError(f"{path}: runs have different numbers of evaluations")
+  return {k: np.array([[float(r[k]) for r in rs] for rs in runs.values()])
+          for k in rows[0] if k not in run_cols}
+
+
+def plot(histories: dict[str, dict[str, np.ndarray]], out: str,
+         title: str = "") -> str:
+  """Writes the figure of ``{method: history}`` to ``out``; returns ``out``."""
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  panels = [p for p in PANELS if any(p[0] in h for h in histories.values())]
+  if not panels:
+    raise ValueError("no diagnostics in these histories: train with "
+                     "--config.train.diagnostics=True")
+  cols = 4
+  rows = -(-len(panels) // cols)
+  fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3 * rows), squeeze=False)
+  for ax, (key, label, scale) in zip(axes.flat, panels):
+    for method, hist in histories.items():
+      if key not in hist:
+        continue
+      steps = hist["step"][0]
+      mean, std = hist[key].mean(0), hist[key].std(0)
+      ax.plot(steps, mean, label=method)
+      ax.fill_between(steps, mean - std, mean + std, alpha=0.2)
+    ax.set_yscale(scale)
+    ax.set_title(label, fontsize=9)
+    ax.set_xlabel("step", fontsize=8)
+  for ax in list(axes.flat)[len(panels):]:
+    ax.axis("off")
+  axes.flat[0].legend(fontsize=8)
+  if title:
+    fig.suptitle(title)
+  fig.tight_layout()
+  os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+  fig.savefig(out, dpi=110)
+  plt.close(fig)
+  return out
+
+
+def figure(workdir: str, methods: Sequence[str], out: str, title: str = "") -> str:
+  histories = {}
+  for method in methods:
+    path = os.path.join(workdir, f"history_{method}.csv")
+    if not os.path.exists(path):
+      raise FileNotFoundError(f"no history for method {method!r}: {path} is missing")
+    histories[method] = read_history(path)
+  return plot(histories, out, title)
+
+
+def main(argv):
+  del argv
+  f = flags.FLAGS
+  print(figure(f.workdir, f.methods, f.out, f.title))
+
+
+if __name__ == "__main__":
+  flags.DEFINE_string("workdir", None, "A launch.train workdir with history CSVs.")
+  flags.DEFINE_list("methods", ["gil"], "Methods to draw.")
+  flags.DEFINE_string("out", None, "PNG file to write.")
+  flags.DEFINE_string("title", "", "Figure title.")
+  flags.mark_flags_as_required(["workdir", "out"])
+  app.run(main)

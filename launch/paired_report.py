@@ -1,0 +1,187 @@
+r"""Per-dataset method tables with paired differences, from results.json files.
+
+  python -m launch.paired_report \
+      --results=runs/tables/thyroid0387/results.json,runs/tables/adult/results.json \
+      --pairs=gil:mean,gil:mean_mask,best_network:hgb \
+      --networks=gil,mean,mean_mask,mice --same_as=gil_h:mean \
+      --out=docs/results/tables_report.md --json_dir=docs/results --json_prefix=tables_
+
+For each results file: a method x metric table (test metrics of the
+best-on-validation parameters, mean +/- std over runs, wall seconds) and, for each
+``A:B`` pair, the mean paired difference ``A - B`` over the runs (every method of one
+file ran on the same splits and seeds) with its standard error
+``std(differences, ddof=1) / sqrt(n)``.  ``best_network`` stands for the method of
+``--networks`` with the best mean VALIDATION score of the selection metric (the test
+split chooses nothing).  ``--same_as=ALIAS:METHOD`` shows a method that was not run
+because it is the same computation as one that was (e.g. GIL-H = mean imputation on
+standardised inputs with placeholder 0).  With ``--json_dir`` each results file is
+copied there as ``<prefix><dataset>.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+from absl import app, flags
+
+METRICS = ("auroc", "auprc", "accuracy")
+LABELS = {"auroc": "AUROC", "auprc": "AUPRC", "accuracy": "accuracy"}
+
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+  flags.DEFINE_list("results", None, "results.json files, one per dataset; "
+                    "A+B joins files of one dataset whose methods ran apart.")
+  flags.DEFINE_list("pairs", ["gil:mean"], "A:B pairs; A - B per run.")
+  flags.DEFINE_list("networks", ["gil", "mean", "mean_mask", "mice"],
+                    "Methods that count as networks for best_network.")
+  flags.DEFINE_list("same_as", [], "ALIAS:METHOD rows shown as the same runs.")
+  flags.DEFINE_string("out", None, "Markdown output file.")
+  flags.DEFINE_string("json_dir", None, "Copy each results file here.")
+  flags.DEFINE_string("json_prefix", "tables_", "Prefix of the copied files.")
+  flags.DEFINE_list("metrics", list(METRICS), "Metrics, in column order; the first "
+                    "one counts the wins.")
+  flags.DEFINE_list("names", [], "One name per --results entry: the section title "
+                    "and the copied file's name (default: the dataset).")
+  flags.mark_flags_as_required(["results", "out"])
+
+
+def paired(results: dict, a: str, b: str, metric: str) -> dict:
+  """Mean and standard error of the per-run differences ``a - b``.
+
+  A method with a single run (e.g. a deterministic baseline run for one seed of
+  the same split) is compared with every run of the other.
+  """
+  x = np.asarray(results["methods"][a]["test"][metric]["per_seed"], np.float64)
+  y = np.asarray(results["methods"][b]["test"][metric]["per_seed"], np.float64)
+  if x.shape != y.shape and 1 not in (len(x), len(y)):
+    raise ValueError(f"{a} and {b} have different numbers of runs")
+  x, y = np.broadcast_arrays(x, y)
+  d = x - y
+  se = float(np.std(d, ddof=1) / np.sqrt(len(d))) if len(d) > 1 else float("nan")
+  return {"mean": float(d.mean()), "se": se, "n": int(len(d)),
+          "wins": int((d > 0).sum())}
+
+
+def joined(paths: list[str]) -> dict:
+  """One results dict from files of one dataset and split whose methods ran
+  apart (possibly with fewer seeds); each method keeps its own ``runs``; a method
+  in several files is taken from the first."""
+  out = None
+  for path in paths:
+    with open(path) as f:
+      res = json.load(f)
+    for m in res["methods"].values():
+      m["runs"] = res["runs"]
+    if out is None:
+      out, out["joined_from"], twice = res, [], []
+    else:
+      # Keys only one summary has (fields added to the summary later) are not
+      # compared; every shared one must agree.
+      a, b = res["data_summary"], out["data_summary"]
+      if res["dataset"] != out["dataset"] or any(a[k] != b[k] for k in a.keys() & b.keys()):
+        raise ValueError(f"{path}: another dataset or split than {paths[0]}")
+      # A method already given by an earlier file keeps that file's runs (list
+      # the file with more seeds first); the ignored ones are recorded.
+      twice = sorted(set(res["methods"]) & set(out["methods"]))
+      for m in twice:
+        del res["methods"][m]
+      out["methods"].update(res["methods"])
+    out["joined_from"].append({"file": path, "methods": list(res["methods"]),
+                               "ignored_methods": twice, "config": res["config"]})
+  return out
+
+
+def best_network(results: dict, networks: list[str]) -> str:
+  """The network with the best mean validation selection score."""
+  metric = results["config"]["train"]["selection_metric"]
+  metric = {"neg_loss": "accuracy"}.get(metric, metric)
+  present = [m for m in networks if m in results["methods"]]
+  if not present:
+    raise ValueError(f"none of the networks {networks} ran")
+  return max(present, key=lambda m: results["methods"][m]["val"][metric]["mean"])
+
+
+def section(results: dict, pairs: list[tuple[str, str]], networks: list[str],
+            same_as: dict[str, str], metrics: tuple[str, ...] = METRICS,
+            name: str | None = None) -> str:
+  methods = results["methods"]
+  s = results["data_summary"]
+  runs = results["runs"]
+  lines = [f"### {name or results['dataset']}", "",
+           f"Rows {s['rows']}, {s['features']} encoded features, missing rate "
+           f"{100 * s['missing_rate']['train']:.1f} % of training cells; "
+           f"{len(runs)} runs ({', '.join(sorted(runs[0]))}).", "",
+           "| method | " + " | ".join(LABELS[m] for m in metrics)
+           + " | runs | seconds (all runs) |",
+           "| --- " * (len(metrics) + 3) + "|"]
+  order = list(methods)
+  for alias, source in same_as.items():
+    if source in methods and alias not in methods:
+      order.insert(order.index(source), alias)
+  for name in order:
+    res = methods[same_as.get(name, name)] if name not in methods else methods[name]
+    cells = []
+    for m in metrics:
+      if m in res["test"]:
+        cells.append(f"{100 * res['test'][m]['mean']:.2f} ± "
+                     f"{100 * res['test'][m]['std']:.2f}")
+      else:
+        cells.append("—")
+    label = name if name in methods else f"{name} (= {same_as[name]}, same runs)"
+    seconds = ("—" if name not in methods else f"{res['wall_seconds']:.0f}")
+    n_runs = len(res["test"][metrics[0]]["per_seed"])
+    lines.append(f"| {label} | " + " | ".join(cells) + f" | {n_runs} | {seconds} |")
+  lines += ["", "Paired differences (percentage points, mean ± standard error over "
+            "runs; wins = runs where the first is higher):", "",
+            "| comparison | " + " | ".join(f"Δ {LABELS[m]}" for m in metrics)
+            + f" | wins ({LABELS[metrics[0]]}) |",
+            "| --- " * (len(metrics) + 2) + "|"]
+  for a, b in pairs:
+    a_name = best_network(results, networks) if a == "best_network" else a
+    if a_name not in methods or b not in methods:
+      continue
+    cells, wins = [], ""
+    for m in metrics:
+      if m not in methods[a_name]["test"]:
+        cells.append("—")
+        continue
+      p = paired(results, a_name, b, m)
+      cells.append(f"{100 * p['mean']:+.2f} ± {100 * p['se']:.2f}"
+                   if np.isfinite(p["se"]) else f"{100 * p['mean']:+.2f} (one run)")
+      if m == metrics[0]:
+        wins = f"{p['wins']}/{p['n']}"
+    label = (f"best network ({a_name}, by validation) − {b}"
+             if a == "best_network" else f"{a} − {b}")
+    lines.append(f"| {label} | " + " | ".join(cells) + f" | {wins} |")
+  return "\n".join(lines)
+
+
+def main(argv):
+  del argv
+  pairs = [tuple(p.split(":")) for p in FLAGS.pairs]
+  same_as = dict(p.split(":") for p in FLAGS.same_as)
+  if FLAGS.names and len(FLAGS.names) != len(FLAGS.results):
+    raise app.UsageError(f"--names has {len(FLAGS.names)} entries for "
+                         f"{len(FLAGS.results)} --results")
+  parts = []
+  for i, paths in enumerate(FLAGS.results):
+    results = joined(paths.split("+"))
+    name = FLAGS.names[i] if FLAGS.names else results["dataset"]
+    parts.append(section(results, pairs, FLAGS.networks, same_as,
+                         tuple(FLAGS.metrics), name))
+    if FLAGS.json_dir:
+      with open(os.path.join(FLAGS.json_dir, f"{FLAGS.json_prefix}{name}.json"),
+                "w") as f:
+        json.dump(results, f, indent=2)
+  with open(FLAGS.out, "w") as f:
+    f.write("\n\n".join(parts) + "\n")
+  print(f"wrote {FLAGS.out}")
+
+
+if __name__ == "__main__":
+  define_flags()
+  app.run(main)
