@@ -49,18 +49,36 @@ def define_flags() -> None:
   flags.mark_flags_as_required(["results", "out"])
 
 
+def _per_run(results: dict, method: str, metric: str) -> dict[str, float]:
+  """``{run: score}``; a run is named by its seeds (``{"seed": 0, ...}``)."""
+  res = results["methods"][method]
+  runs = res.get("runs", results["runs"])
+  scores = res["test"][metric]["per_seed"]
+  if len(runs) != len(scores):
+    raise ValueError(f"{method}: {len(scores)} scores for {len(runs)} runs")
+  return {json.dumps(r, sort_keys=True): float(v) for r, v in zip(runs, scores)}
+
+
 def paired(results: dict, a: str, b: str, metric: str) -> dict:
   """Mean and standard error of the per-run differences ``a - b``.
 
-  A method with a single run (e.g. a deterministic baseline run for one seed of
-  the same split) is compared with every run of the other.
+  Runs are matched by their seeds, not by position (files joined with ``+`` may
+  list them in different orders).  A method with a single run (e.g. a
+  deterministic baseline run for one seed of the same split) is compared with
+  every run of the other.
   """
-  x = np.asarray(results["methods"][a]["test"][metric]["per_seed"], np.float64)
-  y = np.asarray(results["methods"][b]["test"][metric]["per_seed"], np.float64)
-  if x.shape != y.shape and 1 not in (len(x), len(y)):
-    raise ValueError(f"{a} and {b} have different numbers of runs")
-  x, y = np.broadcast_arrays(x, y)
-  d = x - y
+  x, y = _per_run(results, a, metric), _per_run(results, b, metric)
+  if len(x) == 1 or len(y) == 1:
+    (only,) = (y if len(y) == 1 else x).values()
+    other = x if len(y) == 1 else y
+    d = [(v - only) if len(y) == 1 else (only - v) for v in other.values()]
+  elif x.keys() != y.keys():
+    raise ValueError(f"{a} and {b} ran different runs: only {a}: "
+                     f"{sorted(x.keys() - y.keys())}; only {b}: "
+                     f"{sorted(y.keys() - x.keys())}")
+  else:
+    d = [x[k] - y[k] for k in sorted(x)]
+  d = np.asarray(d, np.float64)
   se = float(np.std(d, ddof=1) / np.sqrt(len(d))) if len(d) > 1 else float("nan")
   return {"mean": float(d.mean()), "se": se, "n": int(len(d)),
           "wins": int((d > 0).sum())}
@@ -75,7 +93,7 @@ def joined(paths: list[str]) -> dict:
     with open(path) as f:
       res = json.load(f)
     for m in res["methods"].values():
-      m["runs"] = res["runs"]
+      m.setdefault("runs", res["runs"])   # a joined file keeps each method's own
     if out is None:
       out, out["joined_from"], twice = res, [], []
     else:

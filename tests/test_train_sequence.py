@@ -29,7 +29,7 @@ def _sequences(n=300, t=6, d=3, missing=0.4, seed=0):
                       feature_names=("a", "b", "c"), name="toy")
 
 
-@pytest.mark.parametrize("method", ["gil", "gil_d", "gil_h", "zero"])
+@pytest.mark.parametrize("method", ["gil", "gil_d", "gil_h", "zero", "gil_l2rw", "gil_meta"])
 def test_lstm_methods_train_end_to_end(method):
   prep = prepare_sequences(_sequences(), val_fraction=0.2, test_fraction=0.2)
   r = fit(dataclasses.replace(SEQ, method=method), prep, seed=0)

@@ -1,0 +1,62 @@
+"""launch.paired_report: files joined with "+" and differences paired by run."""
+
+import json
+
+import pytest
+
+from launch import paired_report
+
+SUMMARY = {"rows": {"train": 10, "val": 2, "test": 2}, "features": 3,
+           "missing_rate": {"train": 0.5}}
+
+
+def _results(path, methods, runs, dataset="toy", summary=SUMMARY):
+  """A results.json with ``methods = {name: per-run test auroc}``."""
+  res = {"dataset": dataset, "data_summary": summary, "config": {},
+         "runs": runs,
+         "methods": {m: {"test": {"auroc": {"mean": sum(v) / len(v), "std": 0.0,
+                                            "per_seed": v}}}
+                     for m, v in methods.items()}}
+  path.write_text(json.dumps(res))
+  return str(path)
+
+
+def test_joined_files_pair_runs_by_seed_not_by_position(tmp_path):
+  runs = [{"seed": 0}, {"seed": 1}, {"seed": 2}]
+  a = _results(tmp_path / "a.json", {"gil": [0.1, 0.2, 0.3]}, runs)
+  # The second file ran its seeds in another order, and has a newer summary field.
+  b = _results(tmp_path / "b.json", {"mean": [0.2, 0.0, 0.1]},
+               [runs[2], runs[0], runs[1]], summary={**SUMMARY, "placeholder": 0.0})
+  res = paired_report.joined([a, b])
+  p = paired_report.paired(res, "gil", "mean", "auroc")
+  # Every seed: gil - mean = 0.1 (by position: -0.1, +0.2, +0.2).
+  assert p["mean"] == pytest.approx(0.1)
+  assert p["se"] == pytest.approx(0.0, abs=1e-12)
+  assert p["n"] == 3 and p["wins"] == 3
+
+
+def test_a_method_given_twice_keeps_the_first_file_and_its_runs(tmp_path):
+  runs = [{"seed": 0}, {"seed": 1}]
+  a = _results(tmp_path / "a.json", {"gil": [0.5, 0.6]}, runs)
+  b = _results(tmp_path / "b.json", {"gil": [0.9], "hgb": [0.7]}, runs[:1])
+  res = paired_report.joined([a, b])
+  assert res["methods"]["gil"]["test"]["auroc"]["per_seed"] == [0.5, 0.6]
+  assert res["joined_from"][1]["ignored_methods"] == ["gil"]
+  # A one-run method is compared with every run of the other.
+  p = paired_report.paired(res, "hgb", "gil", "auroc")
+  assert p["n"] == 2 and p["mean"] == pytest.approx(0.7 - 0.55)
+
+
+def test_different_runs_or_datasets_are_refused(tmp_path):
+  a = _results(tmp_path / "a.json", {"gil": [0.1, 0.2]}, [{"seed": 0}, {"seed": 1}])
+  b = _results(tmp_path / "b.json", {"mean": [0.1, 0.2]}, [{"seed": 0}, {"seed": 7}])
+  with pytest.raises(ValueError, match="different runs"):
+    paired_report.paired(paired_report.joined([a, b]), "gil", "mean", "auroc")
+  c = _results(tmp_path / "c.json", {"mean": [0.1, 0.2]}, [{"seed": 0}, {"seed": 1}],
+               dataset="other")
+  with pytest.raises(ValueError, match="another dataset or split"):
+    paired_report.joined([a, c])
+  d = _results(tmp_path / "d.json", {"mean": [0.1, 0.2]}, [{"seed": 0}, {"seed": 1}],
+               summary={**SUMMARY, "features": 4})
+  with pytest.raises(ValueError, match="another dataset or split"):
+    paired_report.joined([a, d])
