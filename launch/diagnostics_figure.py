@@ -1,7 +1,8 @@
 r"""Figure: the policy diagnostics of a run over training (gil_jax/credit.py).
 
   python -m launch.diagnostics_figure --workdir=runs/importance_digits_zero \
-      --methods=gil,gil_heldout --out=docs/results/figures/policy_diagnostics.png
+      --methods=gil,gil_heldout --out=docs/results/figures/policy_diagnostics.png \
+      --summary_json=docs/results/policy_diagnostics_digits_zero.json
 
 Reads ``WORKDIR/history_METHOD.csv`` (written by ``launch.train`` with
 ``--config.train.diagnostics=True``) and draws, per diagnostic, its mean over the
@@ -15,6 +16,7 @@ of the true effect relative to the reward's spread across samples.
 from __future__ import annotations
 
 import csv
+import json
 import os
 from collections.abc import Sequence
 
@@ -88,20 +90,38 @@ def plot(histories: dict[str, dict[str, np.ndarray]], out: str,
   return out
 
 
-def figure(workdir: str, methods: Sequence[str], out: str, title: str = "") -> str:
+def read_histories(workdir: str, methods: Sequence[str]) -> dict:
   histories = {}
   for method in methods:
     path = os.path.join(workdir, f"history_{method}.csv")
     if not os.path.exists(path):
       raise FileNotFoundError(f"no history for method {method!r}: {path} is missing")
     histories[method] = read_history(path)
-  return plot(histories, out, title)
+  return histories
+
+
+def figure(workdir: str, methods: Sequence[str], out: str, title: str = "") -> str:
+  return plot(read_histories(workdir, methods), out, title)
+
+
+def summary(histories: dict[str, dict[str, np.ndarray]]) -> dict:
+  """Per method and column: the mean over runs and evaluations, and over runs at
+  the last evaluation (the numbers a results page quotes)."""
+  return {m: {k: {"mean_over_training": float(v.mean()),
+                  "last_evaluation": float(v[:, -1].mean())}
+              for k, v in h.items() if k != "step"}
+          for m, h in histories.items()}
 
 
 def main(argv):
   del argv
   f = flags.FLAGS
-  print(figure(f.workdir, f.methods, f.out, f.title))
+  histories = read_histories(f.workdir, f.methods)
+  print(plot(histories, f.out, f.title))
+  if f.summary_json:
+    with open(f.summary_json, "w") as fh:
+      json.dump(summary(histories), fh, indent=2)
+    print(f.summary_json)
 
 
 if __name__ == "__main__":
@@ -109,5 +129,7 @@ if __name__ == "__main__":
   flags.DEFINE_list("methods", ["gil"], "Methods to draw.")
   flags.DEFINE_string("out", None, "PNG file to write.")
   flags.DEFINE_string("title", "", "Figure title.")
+  flags.DEFINE_string("summary_json", None, "Also write each diagnostic's mean over "
+                      "training and at the last evaluation here.")
   flags.mark_flags_as_required(["workdir", "out"])
   app.run(main)
