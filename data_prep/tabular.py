@@ -9,6 +9,7 @@
   masks are fixed by the same mask seed.
 * ``toy_sequences``: a synthetic, fixed-length sequence task (no download) for tests
   and quick checks of the sequence code path.
+* ``toy_blobs``: two Gaussian blobs with MCAR entries, for tests.
 """
 
 from __future__ import annotations
@@ -95,3 +96,17 @@ def load_toy_sequences(num_sequences: int = 400, steps: int = 12,
                       length=np.full(num_sequences, steps, np.int32), num_classes=2,
                       feature_names=tuple(f"v{j}" for j in range(features)),
                       name="toy_sequences")
+
+
+def load_toy_blobs(num_rows: int = 300, features: int = 6, shift: float = 1.5,
+                   missing_rate: float = 0.3, seed: int = 0,
+                   name: str = "blobs") -> RawTabular:
+  """Two Gaussian blobs (class 1 shifted by ``shift`` in every feature), MCAR
+  missing; rows alternate between the classes.  For tests and smoke runs."""
+  check_rate(missing_rate)
+  rng = np.random.default_rng(seed)
+  y = (np.arange(num_rows) % 2).astype(np.int32)
+  x = rng.normal(0, 1, (num_rows, features)) + shift * y[:, None]
+  x = apply_mask(x.astype(np.float32), mcar_mask(x.shape, missing_rate, seed))
+  return RawTabular(x=x, y=y, num_classes=2,
+                    feature_names=tuple(f"f{i}" for i in range(features)), name=name)

@@ -9,9 +9,9 @@ import pytest
 
 from gil_jax import authors_mode, authors_predictor, policy
 from gil_jax.authors_mode import AuthorsMode
-from gil_jax.data import RawTabular, Split, prepare_tabular
+from gil_jax.data import Split, prepare_tabular
 from gil_jax.metrics import cross_entropy
-from gil_jax.missingness import apply_mask, mcar_mask
+from data_prep.tabular import load_toy_blobs
 from gil_jax.models import BatchNormMLPPredictor
 from gil_jax.train import TrainConfig, make_optimizer, make_trainer
 
@@ -24,12 +24,7 @@ POLICY_SWITCHES = AuthorsMode(reward_before_update=True, one_draw_per_batch=True
 
 def _tabular(n=80, d=5, seed=0):
   """Placeholder-0 data: x = 0 wherever m = 0 (GIL-H = zero without BN / L2)."""
-  rng = np.random.default_rng(seed)
-  y = (np.arange(n) % 2).astype(np.int32)
-  x = rng.normal(0, 1, (n, d)) + y[:, None]
-  x = apply_mask(x.astype(np.float32), mcar_mask(x.shape, 0.3, seed))
-  raw = RawTabular(x=x, y=y, num_classes=2,
-                   feature_names=tuple(f"f{i}" for i in range(d)), name="t")
+  raw = load_toy_blobs(n, d, shift=1.0, seed=seed, name="t")
   return prepare_tabular(raw, val_fraction=0.2, test_fraction=0.2, scaling="max")
 
 

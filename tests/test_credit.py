@@ -10,11 +10,10 @@ import numpy as np
 import pytest
 
 from gil_jax import credit
-from gil_jax.data import RawTabular, prepare_sequences, prepare_tabular
+from gil_jax.data import prepare_sequences, prepare_tabular
 from gil_jax.metrics import cross_entropy
-from gil_jax.missingness import apply_mask, mcar_mask
 from gil_jax.train import TrainConfig, make_trainer
-from data_prep.tabular import load_toy_sequences
+from data_prep.tabular import load_toy_blobs, load_toy_sequences
 
 TINY = TrainConfig(method="zero", hidden=(8, 6), batch_size=12, num_steps=20,
                    eval_every=10, replay_capacity=64, rl_batch_size=8,
@@ -22,12 +21,7 @@ TINY = TrainConfig(method="zero", hidden=(8, 6), batch_size=12, num_steps=20,
 
 
 def _tabular(n=80, d=5, seed=0):
-  rng = np.random.default_rng(seed)
-  y = (np.arange(n) % 2).astype(np.int32)
-  x = rng.normal(0, 1, (n, d)) + y[:, None]
-  x = apply_mask(x.astype(np.float32), mcar_mask(x.shape, 0.3, seed))
-  raw = RawTabular(x=x, y=y, num_classes=2,
-                   feature_names=tuple(f"f{i}" for i in range(d)), name="t")
+  raw = load_toy_blobs(n, d, shift=1.0, seed=seed, name="t")
   return prepare_tabular(raw, val_fraction=0.2, test_fraction=0.2)
 
 

@@ -33,12 +33,7 @@ OVERRIDES = {"seeds": (0,), "mask_seeds": (3, 4, 5), "methods": ("gil_h",),
 
 def _config():
   cfg = digits_mcar.get_config()
-  for field, value in OVERRIDES.items():
-    *parents, leaf = field.split(".")
-    node = cfg
-    for part in parents:
-      node = node[part]
-    node[leaf] = value
+  cfg.update_from_flattened_dict(OVERRIDES)
   return cfg
 
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from gil_jax import credit, l2rw, sources
-from gil_jax.data import RawTabular, prepare_tabular
-from gil_jax.missingness import apply_mask, mcar_mask
+from gil_jax.data import prepare_tabular
+from data_prep.tabular import load_toy_blobs
 from gil_jax.sources import ImportanceSource
 from gil_jax.train import TrainConfig, fit, fit_many, make_trainer
 
@@ -20,12 +20,7 @@ TINY = TrainConfig(hidden=(16, 16), batch_size=32, num_steps=40, eval_every=20,
 
 
 def _blobs(n=300, d=6, seed=0):
-  rng = np.random.default_rng(seed)
-  y = (np.arange(n) % 2).astype(np.int32)
-  x = rng.normal(0, 1, (n, d)) + 1.5 * y[:, None]
-  x = apply_mask(x.astype(np.float32), mcar_mask(x.shape, 0.3, seed))
-  raw = RawTabular(x=x, y=y, num_classes=2,
-                   feature_names=tuple(f"f{i}" for i in range(d)), name="blobs")
+  raw = load_toy_blobs(n, d, shift=1.5, seed=seed)
   return prepare_tabular(raw, val_fraction=0.2, test_fraction=0.2)
 
 

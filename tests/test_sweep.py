@@ -26,12 +26,7 @@ BROKEN = "missing_rate_0.6/mean"
 
 def _config():
   cfg = digits_mcar.get_config()
-  for field, value in OVERRIDES.items():
-    *parents, leaf = field.split(".")
-    node = cfg
-    for part in parents:
-      node = node[part]
-    node[leaf] = value
+  cfg.update_from_flattened_dict(OVERRIDES)
   return cfg
 
 

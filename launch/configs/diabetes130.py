@@ -12,22 +12,12 @@ on a 3,000-row subsample with 10 nearest features and 3 rounds.
 import ml_collections
 
 from launch.configs import common
-from launch.configs.thyroid0387 import TABLE_METHODS
 
 
 def get_config() -> ml_collections.ConfigDict:
-  c = common.base_config()
-  c.dataset = "diabetes130"
-  c.data = ml_collections.ConfigDict()
-  c.split.val_fraction = 0.1
+  c = common.table_config("diabetes130")
   c.split.test_fraction = 0.1
-  c.scaling = "standardize"
-  c.methods = TABLE_METHODS
-  c.seeds = (0, 1, 2, 3, 4)
   c.imputer_options.mice = {"max_iter": 3, "n_nearest_features": 10,
                             "max_fit_rows": 3000, "clip": True}
-  c.train.hidden = (256, 256)
   c.train.num_steps = 1000
-  c.train.eval_every = 100
-  c.train.selection_metric = "auroc"
   return c

@@ -13,23 +13,12 @@ import ml_collections
 
 from launch.configs import common
 
-TABLE_METHODS = ("gil", "mean", "mean_mask", "mice", "hgb", "logreg")
+TABLE_METHODS = common.TABLE_METHODS
 
 
 def get_config() -> ml_collections.ConfigDict:
-  c = common.base_config()
-  c.dataset = "thyroid0387"
-  c.data = ml_collections.ConfigDict()
-  c.split.val_fraction = 0.1
+  c = common.table_config("thyroid0387")
   c.split.test_fraction = 0.1
-  c.scaling = "standardize"
-  c.methods = TABLE_METHODS
   c.seeds = (0,)
   c.split_seeds = (0, 1, 2, 3, 4)
-  c.imputer_options.mice = {"max_iter": 5, "n_nearest_features": 20,
-                            "max_fit_rows": 10000, "clip": True}
-  c.train.hidden = (256, 256)
-  c.train.num_steps = 2000
-  c.train.eval_every = 100
-  c.train.selection_metric = "auroc"
   return c
