@@ -1,7 +1,8 @@
 """``gil_meta``: an importance network trained by the meta-gradient of held-out loss.
 
 No RL.  The importance comes from a network ``h_psi(s)`` on GIL's state (the same
-Flax module as GIL's actor, :class:`gil_jax.models.Actor`), trained so that the
+Flax module as GIL's actor, :class:`gil_jax.models.Actor`, with widths
+``meta_hidden``: the actor's 400-300 by default), trained so that the
 predictor's update lowers the loss of training rows outside the batch (the scheme of
 Ren et al. 2018 and Shu et al. 2019, "Meta-Weight-Net", applied per feature to the
 encoder gradient).  One step:
@@ -35,7 +36,7 @@ class MetaState(NamedTuple):
 
 def gil_meta_factory(config, predictor: Predictor) -> ImportanceSource:
   """``gil_meta``: see the module docstring."""
-  net = Actor(action_dim=predictor.num_features, hidden=tuple(config.actor_hidden))
+  net = Actor(action_dim=predictor.num_features, hidden=tuple(config.meta_hidden))
 
   def tx(learning_rate):
     return optax.adam(learning_rate)

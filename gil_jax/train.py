@@ -99,6 +99,9 @@ class TrainConfig:
   # gil_l2rw: a = (1 - shrink) * prior + shrink * credit weights (1 = pure credit).
   meta_shrink: float = 0.5
   meta_prior: str = "ones"           # "ones" (plain gradient) or "mask" (GIL-H)
+  # gil_meta: hidden widths of the importance network h_psi (GIL's actor's by
+  # default; half of gil_meta's FLOPs at d = 784, see docs/results/importance.md).
+  meta_hidden: tuple[int, ...] = (400, 300)
   # Record the importance source's diagnostics (gil_jax.credit) at every eval.
   diagnostics: bool = False
   # The authors' TF1 code choices, one switch each; all off = the paper's method
@@ -150,7 +153,7 @@ class TrainConfig:
       raise ValueError(f"gamma must lie in [0, 1], got {self.gamma}")
     if not 0 < self.tau <= 1:
       raise ValueError(f"tau must lie in (0, 1], got {self.tau}")
-    for name in ("hidden", "actor_hidden", "critic_hidden"):
+    for name in ("hidden", "actor_hidden", "critic_hidden", "meta_hidden"):
       if any(int(w) < 1 for w in getattr(self, name)):
         raise ValueError(f"{name} widths must be >= 1, got {getattr(self, name)}")
     if len(self.critic_hidden) < 2:

@@ -89,6 +89,9 @@ flags.DEFINE_bool("credit_rows", True, "Also time the held-out credit methods "
                   "(gil_heldout, gil_l2rw, gil_meta); tests leave them out.")
 flags.DEFINE_list("policy_hidden", ["400", "300"], "Hidden widths of GIL's actor and "
                   "critic in every row (App. D).")
+flags.DEFINE_list("meta_narrow_hidden", ["128"], "Hidden widths of gil_meta's "
+                  "importance network in the meta_narrow row (gil_meta's default is "
+                  "--policy_hidden).")
 flags.DEFINE_integer("replay_capacity", 10_000, "GIL replay buffer size.")
 flags.DEFINE_integer("vmap_runs", 8, "Runs in the vmapped timing.")
 flags.DEFINE_integer("vmap_steps", 50, "Steps per timed call in the vmapped timing.")
@@ -141,11 +144,18 @@ def _synthetic_sequences(rows, max_len, d, classes, key):
 
 
 def _config(method, steps, capacity, model="mlp", hidden=(500, 500),
-            policy_hidden=(400, 300)):
+            policy_hidden=(400, 300), meta_hidden=None):
+  """A bench row's TrainConfig.  ``gil_meta`` uses GIL's actor widths (its
+  default); the row ``gil_meta_narrow`` is ``gil_meta`` with ``meta_hidden``."""
+  widths = tuple(policy_hidden)
+  if method == "gil_meta_narrow":
+    method, widths_meta = "gil_meta", tuple(meta_hidden)
+  else:
+    widths_meta = widths
   return TrainConfig(method=method, model=model, hidden=tuple(hidden), batch_size=128,
                      num_steps=steps, eval_every=steps, replay_capacity=capacity,
-                     actor_hidden=tuple(policy_hidden),
-                     critic_hidden=tuple(policy_hidden))
+                     actor_hidden=widths, critic_hidden=widths,
+                     meta_hidden=widths_meta)
 
 
 def _widths(values) -> tuple[int, ...]:
@@ -307,9 +317,12 @@ def _with_achieved(cost: dict, ms: float) -> dict:
 
 _ROWS = {"plain_ms": "zero", "importance_ms": "gil_h", "gil_full_ms": "gil",
          # Importance from held-out credit (targets: l2rw and meta <= 3x plain).
-         "heldout_ms": "gil_heldout", "l2rw_ms": "gil_l2rw", "meta_ms": "gil_meta"}
+         "heldout_ms": "gil_heldout", "l2rw_ms": "gil_l2rw", "meta_ms": "gil_meta",
+         # gil_meta with a narrower importance network (--meta_narrow_hidden).
+         "meta_narrow_ms": "gil_meta_narrow"}
 _CREDIT_RATIOS = {"heldout_over_plain": "heldout_ms", "l2rw_over_plain": "l2rw_ms",
-                  "meta_over_plain": "meta_ms"}
+                  "meta_over_plain": "meta_ms",
+                  "meta_narrow_over_plain": "meta_narrow_ms"}
 
 
 def _rows() -> dict[str, str]:
@@ -324,7 +337,8 @@ def mlp_rows() -> dict:
   val = _synthetic(256, FLAGS.features, 10, jax.random.key(2))
   cfgs = {name: _config(method, FLAGS.steps, FLAGS.replay_capacity,
                         hidden=_widths(FLAGS.hidden),
-                        policy_hidden=_widths(FLAGS.policy_hidden))
+                        policy_hidden=_widths(FLAGS.policy_hidden),
+                        meta_hidden=_widths(FLAGS.meta_narrow_hidden))
           for name, method in _rows().items()}
   ms = time_interleaved({name: _training(cfg, train, val)
                          for name, cfg in cfgs.items()},
@@ -342,6 +356,7 @@ def mlp_rows() -> dict:
       shapes={"batch": 128,
               "layers": [FLAGS.features, *_widths(FLAGS.hidden), 10],
               "policy_hidden": list(_widths(FLAGS.policy_hidden)),
+              "meta_narrow_hidden": list(_widths(FLAGS.meta_narrow_hidden)),
               "replay_capacity": FLAGS.replay_capacity,
               "steps_per_call": FLAGS.steps, "repeats": FLAGS.repeats})
   out.update({k: ms[v] / plain for k, v in _CREDIT_RATIOS.items() if v in ms})

@@ -209,8 +209,9 @@ def train_config(config: ml_collections.ConfigDict,
   """The :class:`TrainConfig` of a launcher method (see :data:`METHODS`)."""
   spec = method_spec(method)
   kwargs = config.train.to_dict()
-  for key in ("hidden", "actor_hidden", "critic_hidden"):
-    kwargs[key] = tuple(kwargs[key])
+  for key in ("hidden", "actor_hidden", "critic_hidden", "meta_hidden"):
+    if key in kwargs:    # configs written before meta_hidden existed lack it
+      kwargs[key] = tuple(kwargs[key])
   if spec.model is not None:
     kwargs["model"] = spec.model
   # Configs written before the authors' switches existed have no ``authors``.

@@ -15,7 +15,10 @@ file ran on the same splits and seeds) with its standard error
 split chooses nothing).  ``--same_as=ALIAS:METHOD`` shows a method that was not run
 because it is the same computation as one that was (e.g. GIL-H = mean imputation on
 standardised inputs with placeholder 0).  With ``--json_dir`` each results file is
-copied there as ``<prefix><dataset>.json``.
+copied there as ``<prefix><dataset>.json``.  ``FILE@SUFFIX`` appends ``SUFFIX`` to
+the names of that file's methods, so that a rerun of one method with other settings
+(e.g. ``runs/meta_w128/results.json@_w128``: ``gil_meta_w128``) sits beside the
+original in one table.
 """
 
 from __future__ import annotations
@@ -90,8 +93,11 @@ def joined(paths: list[str]) -> dict:
   in several files is taken from the first."""
   out = None
   for path in paths:
+    path, _, suffix = path.partition("@")
     with open(path) as f:
       res = json.load(f)
+    if suffix:
+      res["methods"] = {m + suffix: v for m, v in res["methods"].items()}
     for m in res["methods"].values():
       m.setdefault("runs", res["runs"])   # a joined file keeps each method's own
     if out is None:

@@ -25,7 +25,7 @@ SCALINGS = ("standardize", "center", "max", "none")
 _POSITIVE_INTS = ("batch_size", "num_steps", "eval_every", "lr_decay_steps",
                   "replay_capacity", "rl_batch_size", "meta_batch_size")
 _POSITIVE_RATES = ("learning_rate", "actor_lr", "critic_lr", "lr_decay_rate")
-_WIDTHS = ("hidden", "actor_hidden", "critic_hidden")
+_WIDTHS = ("hidden", "actor_hidden", "critic_hidden", "meta_hidden")
 # Imputer options that count something (iterations, rows, neighbours, steps).
 _IMPUTER_COUNTS = ("max_iter", "max_fit_rows", "n_nearest_features", "num_steps",
                    "n_neighbors", "n_estimators", "batch_size")
@@ -151,6 +151,8 @@ def _check_train(config) -> None:
   if not (_is_number(t.gil_d_c) and math.isfinite(t.gil_d_c) and t.gil_d_c >= 0):
     _fail("train.gil_d_c", "must be a finite number >= 0", t.gil_d_c)
   for name in _WIDTHS:
+    if name not in t:     # configs written before the field existed
+      continue
     widths = tuple(t[name])
     if not widths or any(not _is_int(w) or w < 1 for w in widths):
       _fail(f"train.{name}", "must be a non-empty list of layer widths >= 1", widths)

@@ -47,6 +47,17 @@ def test_a_method_given_twice_keeps_the_first_file_and_its_runs(tmp_path):
   assert p["n"] == 2 and p["mean"] == pytest.approx(0.7 - 0.55)
 
 
+def test_a_suffixed_file_sits_beside_the_original(tmp_path):
+  runs = [{"seed": 0}, {"seed": 1}]
+  a = _results(tmp_path / "a.json", {"gil_meta": [0.5, 0.6]}, runs)
+  b = _results(tmp_path / "b.json", {"gil_meta": [0.7, 0.9]}, runs)
+  res = paired_report.joined([a, b + "@_w128"])
+  assert set(res["methods"]) == {"gil_meta", "gil_meta_w128"}
+  assert res["joined_from"][1]["ignored_methods"] == []
+  p = paired_report.paired(res, "gil_meta_w128", "gil_meta", "auroc")
+  assert p["mean"] == pytest.approx(0.25) and p["n"] == 2
+
+
 def test_different_runs_or_datasets_are_refused(tmp_path):
   a = _results(tmp_path / "a.json", {"gil": [0.1, 0.2]}, [{"seed": 0}, {"seed": 1}])
   b = _results(tmp_path / "b.json", {"mean": [0.1, 0.2]}, [{"seed": 0}, {"seed": 7}])

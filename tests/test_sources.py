@@ -16,7 +16,8 @@ from gil_jax.train import TrainConfig, fit, fit_many, make_trainer
 
 TINY = TrainConfig(hidden=(16, 16), batch_size=32, num_steps=40, eval_every=20,
                    learning_rate=3e-3, replay_capacity=256, rl_batch_size=32,
-                   actor_hidden=(16, 16), critic_hidden=(16, 16), meta_batch_size=32)
+                   actor_hidden=(16, 16), critic_hidden=(16, 16), meta_batch_size=32,
+                   meta_hidden=(12,))
 
 
 def _blobs(n=300, d=6, seed=0):
@@ -134,7 +135,11 @@ def test_gil_meta_step_lowers_the_lookahead_heldout_loss():
     return credit.heldout_loss(trainer.predictor, params, prep.train, rows)
 
   from gil_jax.models import Actor
-  net = Actor(action_dim=prep.train.x.shape[-1], hidden=cfg.actor_hidden)
+  # The importance network has gil_meta's own widths, not the actor's.
+  d = prep.train.x.shape[-1]
+  kernels = [k.shape for k in jax.tree.leaves(state.source.params) if k.ndim == 2]
+  assert [k[1] for k in kernels] == [12, d]
+  net = Actor(action_dim=d, hidden=cfg.meta_hidden)
   lookahead_loss = jax.jit(lookahead_loss)
   before = lookahead_loss(net.apply(state.source.params, s))
   a_new, meta_state, metrics = jax.jit(trainer.source.propose)(state.source, keys,

@@ -54,6 +54,7 @@ def test_every_shipped_config_passes(name):
     # Late or bare failures before.
     ("train.hidden", (0,), "train.hidden"),
     ("train.actor_hidden", (400, 0), "train.actor_hidden"),
+    ("train.meta_hidden", (0,), "train.meta_hidden"),
     ("methods", (), "methods"),
     ("methods", ("gil", "gil"), "methods"),
     ("seeds", (), "seeds"),

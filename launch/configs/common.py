@@ -60,6 +60,7 @@ def base_config() -> ml_collections.ConfigDict:
       "meta_batch_size": 128,
       "meta_shrink": 0.5,
       "meta_prior": "ones",
+      "meta_hidden": (400, 300),     # gil_meta's importance network (= the actor's)
       # Record the importance source's diagnostics at every eval (gil_jax/credit.py).
       "diagnostics": False,
   })
