@@ -209,7 +209,7 @@ def train_config(config: ml_collections.ConfigDict,
   """The :class:`TrainConfig` of a launcher method (see :data:`METHODS`)."""
   spec = method_spec(method)
   kwargs = config.train.to_dict()
-  for key in ("hidden", "actor_hidden", "critic_hidden", "meta_hidden"):
+  for key in validation.WIDTH_FIELDS:
     if key in kwargs:    # configs written before meta_hidden existed lack it
       kwargs[key] = tuple(kwargs[key])
   if spec.model is not None:

@@ -25,7 +25,8 @@ SCALINGS = ("standardize", "center", "max", "none")
 _POSITIVE_INTS = ("batch_size", "num_steps", "eval_every", "lr_decay_steps",
                   "replay_capacity", "rl_batch_size", "meta_batch_size")
 _POSITIVE_RATES = ("learning_rate", "actor_lr", "critic_lr", "lr_decay_rate")
-_WIDTHS = ("hidden", "actor_hidden", "critic_hidden", "meta_hidden")
+# config.train fields that hold layer widths (tuples; launch.experiment converts them).
+WIDTH_FIELDS = ("hidden", "actor_hidden", "critic_hidden", "meta_hidden")
 # Imputer options that count something (iterations, rows, neighbours, steps).
 _IMPUTER_COUNTS = ("max_iter", "max_fit_rows", "n_nearest_features", "num_steps",
                    "n_neighbors", "n_estimators", "batch_size")
@@ -150,7 +151,7 @@ def _check_train(config) -> None:
   _number_in("train.tau", t.tau, 0.0, 1.0, low_open=True)
   if not (_is_number(t.gil_d_c) and math.isfinite(t.gil_d_c) and t.gil_d_c >= 0):
     _fail("train.gil_d_c", "must be a finite number >= 0", t.gil_d_c)
-  for name in _WIDTHS:
+  for name in WIDTH_FIELDS:
     if name not in t:     # configs written before the field existed
       continue
     widths = tuple(t[name])
