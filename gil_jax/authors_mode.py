@@ -57,15 +57,15 @@ RL_LR_DECAY_THRESHOLD = -25.0
 # constant or from GIL's policy.  Sources that look ahead through the predictor's
 # update (held-out credit, meta-gradients) and the credit diagnostics assume the
 # factored update of eq. (4), which batch norm and gated weight decay replace.
-PREDICTOR_METHODS = ("zero", "mean", "gil_h", "gil", "gil_d", "gil_random",
-                     "gil_frozen")
+PREDICTOR_METHODS = ("zero", "mean", "gil_h", "gil_const", "gil", "gil_d",
+                     "gil_random", "gil_frozen")
 # Methods whose source is GIL's DDPG policy (gil_jax.policy_source), which reads
 # switches 3-6.  (For the controls gil_random / gil_frozen, 3 and 6 change nothing:
 # they never update the actor or the critic.)
 POLICY_METHODS = ("gil", "gil_d", "gil_random", "gil_frozen", "gil_heldout")
 # Methods with a constant importance: no policy, so switches 3-6 do nothing there;
 # they are accepted so that one config can run GIL beside these baselines.
-CONSTANT_METHODS = ("zero", "mean", "gil_h")
+CONSTANT_METHODS = ("zero", "mean", "gil_h", "gil_const")
 
 
 class AuthorsMode(NamedTuple):

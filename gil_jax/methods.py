@@ -41,6 +41,8 @@ METHODS: dict[str, MethodSpec] = {
     # Controls of GIL's policy: actor never used / actor kept at its initialisation.
     "gil_random": MethodSpec("gil_random"),
     "gil_frozen": MethodSpec("gil_frozen"),
+    # ... and its deterministic counterpart: filled-in entries weighted by a fixed c.
+    "gil_const": MethodSpec("gil_const"),
     # Importance learned from the credit of held-out training rows
     # (gil_jax/credit.py), alone and on mask-augmented inputs.
     "gil_heldout": MethodSpec("gil_heldout"),

@@ -168,6 +168,28 @@ def constant_source(kind: str) -> ImportanceSource:
                           observe=_no_observation)
 
 
+def missing_weight_source(c: float) -> ImportanceSource:
+  """``a = m + c (1 - m)``: every filled-in entry's gradient scaled by ``c``.
+
+  The deterministic control of GIL's random importance: ``c = 1`` is plain training
+  on the placeholder-filled inputs, ``c = 0`` is GIL-H.  With placeholder 0 the
+  filled entries are 0 and any ``c`` equals zero imputation; with a non-zero
+  placeholder (``mean``) ``c`` interpolates between mean imputation and GIL-H.  If a
+  fixed ``c`` matches GIL there, GIL's gain over the imputer is shrinkage of the
+  placeholder's gradient, not a learned importance (docs/results/policy.md).
+  """
+  if not 0.0 <= c <= 1.0:
+    raise ValueError(f"missing_importance must lie in [0, 1], got {c}")
+
+  def propose(state, keys, ctx):
+    del keys
+    m = ctx.batch.m
+    return m + c * (1.0 - m), state, {}
+
+  return ImportanceSource(init=lambda key, ctx: None, propose=propose,
+                          observe=_no_observation)
+
+
 # Method name -> (module, factory).  A factory takes ``(config, predictor)`` and
 # returns an :class:`ImportanceSource`.  Modules are imported on use, so that a
 # method's module may import this one.
@@ -175,6 +197,8 @@ SOURCES: dict[str, tuple[str, str]] = {
     "zero": ("gil_jax.sources", "ones_factory"),
     "mean": ("gil_jax.sources", "ones_factory"),     # data are mean-imputed
     "gil_h": ("gil_jax.sources", "mask_factory"),
+    # Control: a fixed importance c on filled-in entries (TrainConfig.missing_importance).
+    "gil_const": ("gil_jax.sources", "missing_weight_factory"),
     # GIL's DDPG policy (paper sec. 2.3, App. D) and its controls.
     "gil": ("gil_jax.policy_source", "gil_factory"),
     "gil_d": ("gil_jax.policy_source", "gil_d_factory"),
@@ -195,6 +219,11 @@ def ones_factory(config, predictor: Predictor) -> ImportanceSource:
 def mask_factory(config, predictor: Predictor) -> ImportanceSource:
   del config, predictor
   return constant_source("mask")
+
+
+def missing_weight_factory(config, predictor: Predictor) -> ImportanceSource:
+  del predictor
+  return missing_weight_source(config.missing_importance)
 
 
 def make_source(config, predictor: Predictor) -> ImportanceSource:

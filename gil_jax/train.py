@@ -102,6 +102,8 @@ class TrainConfig:
   # gil_meta: hidden widths of the importance network h_psi (GIL's actor's by
   # default; half of gil_meta's FLOPs at d = 784, see docs/results/importance.md).
   meta_hidden: tuple[int, ...] = (400, 300)
+  # gil_const: the importance of every filled-in entry (a = m + c (1 - m)).
+  missing_importance: float = 0.5
   # Record the importance source's diagnostics (gil_jax.credit) at every eval.
   diagnostics: bool = False
   # The authors' TF1 code choices, one switch each; all off = the paper's method
@@ -129,6 +131,9 @@ class TrainConfig:
                        f"quarter-batches), got {self.batch_size}")
     if not 0 <= self.meta_shrink <= 1:
       raise ValueError(f"meta_shrink must lie in [0, 1], got {self.meta_shrink}")
+    if not 0 <= self.missing_importance <= 1:
+      raise ValueError(f"missing_importance must lie in [0, 1], got "
+                       f"{self.missing_importance}")
     if self.meta_prior not in ("ones", "mask"):
       raise ValueError(f"meta_prior must be 'ones' or 'mask', got {self.meta_prior!r}")
     if self.optimizer not in ("adam", "sgd"):

@@ -163,6 +163,8 @@ def _check_train(config) -> None:
           "the layer merging the action)", tuple(t.critic_hidden))
   if "meta_shrink" in t:
     _number_in("train.meta_shrink", t.meta_shrink, 0.0, 1.0)
+  if "missing_importance" in t:
+    _number_in("train.missing_importance", t.missing_importance, 0.0, 1.0)
   if "meta_prior" in t and t.meta_prior not in ("ones", "mask"):
     _fail("train.meta_prior", "must be 'ones' or 'mask'", t.meta_prior)
   if t.num_steps % t.eval_every:

@@ -79,6 +79,25 @@ def test_policy_controls_keep_the_actor_at_its_initialisation(method):
                             jax.tree.leaves(result.actor_params)[0])
 
 
+def test_gil_const_interpolates_between_gil_h_and_plain_training():
+  raw = load_toy_blobs(300, 6, shift=1.5, seed=0)
+  prep = prepare_tabular(raw, val_fraction=0.2, test_fraction=0.2,
+                         scaling="max", placeholder="mean")
+  assert (prep.train.x[prep.train.m == 0] != 0).any()   # filled entries carry a value
+
+  def run(method, **kw):
+    return fit(dataclasses.replace(TINY, method=method, **kw), prep, seed=0).history["loss"]
+
+  const = {c: run("gil_const", missing_importance=c) for c in (0.0, 0.5, 1.0)}
+  np.testing.assert_array_equal(const[0.0], run("gil_h"))          # c = 0 is GIL-H
+  np.testing.assert_allclose(const[1.0], run("mean"), rtol=1e-6)  # c = 1: plain
+  # c = 0.5 follows neither (the runs are deterministic: any gap is c's effect).
+  assert np.abs(const[0.5] - const[0.0]).max() > 1e-5
+  assert np.abs(const[0.5] - const[1.0]).max() > 1e-5
+  with pytest.raises(ValueError, match="missing_importance"):
+    TrainConfig(method="gil_const", missing_importance=1.5)
+
+
 @pytest.mark.parametrize("method", ["gil_heldout", "gil_l2rw", "gil_meta"])
 def test_heldout_methods_refuse_data_with_no_row_outside_the_batch(method):
   prep = _blobs(n=50)     # 30 training rows for batches of 32

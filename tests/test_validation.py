@@ -80,6 +80,8 @@ def test_every_shipped_config_passes(name):
     ("train.meta_batch_size", 0, "train.meta_batch_size"),
     ("train.meta_shrink", 1.5, "train.meta_shrink"),
     ("train.meta_shrink", float("nan"), "train.meta_shrink"),
+    ("train.missing_importance", -0.1, "train.missing_importance"),
+    ("train.missing_importance", float("nan"), "train.missing_importance"),
     ("train.meta_prior", "zeros", "train.meta_prior"),
     ("train.critic_hidden", (8,), "train.critic_hidden"),
     ("cv_folds", 1, "cv_folds"),

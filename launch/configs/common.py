@@ -61,6 +61,7 @@ def base_config() -> ml_collections.ConfigDict:
       "meta_shrink": 0.5,
       "meta_prior": "ones",
       "meta_hidden": (400, 300),     # gil_meta's importance network (= the actor's)
+      "missing_importance": 0.5,     # gil_const: a = m + c (1 - m)
       # Record the importance source's diagnostics at every eval (gil_jax/credit.py).
       "diagnostics": False,
   })
