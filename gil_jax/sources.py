@@ -177,9 +177,8 @@ def missing_weight_source(c: float) -> ImportanceSource:
   placeholder (``mean``) ``c`` interpolates between mean imputation and GIL-H.  If a
   fixed ``c`` matches GIL there, GIL's gain over the imputer is shrinkage of the
   placeholder's gradient, not a learned importance (docs/results/policy.md).
+  ``c`` is :class:`gil_jax.train.TrainConfig`'s ``missing_importance``, checked there.
   """
-  if not 0.0 <= c <= 1.0:
-    raise ValueError(f"missing_importance must lie in [0, 1], got {c}")
 
   def propose(state, keys, ctx):
     del keys
