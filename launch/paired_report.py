@@ -18,7 +18,8 @@ standardised inputs with placeholder 0).  With ``--json_dir`` each results file 
 copied there as ``<prefix><dataset>.json``.  ``FILE@SUFFIX`` appends ``SUFFIX`` to
 the names of that file's methods, so that a rerun of one method with other settings
 (e.g. ``runs/meta_w128/results.json@_w128``: ``gil_meta_w128``) sits beside the
-original in one table.
+original in one table; ``FILE@SUFFIX:METHOD`` takes only ``METHOD`` from that file
+(``FILE@_w400:gil_meta``: one row ``gil_meta_w400``, not every method of ``FILE``).
 """
 
 from __future__ import annotations
@@ -94,8 +95,13 @@ def joined(paths: list[str]) -> dict:
   out = None
   for path in paths:
     path, _, suffix = path.partition("@")
+    suffix, _, only = suffix.partition(":")
     with open(path) as f:
       res = json.load(f)
+    if only:
+      if only not in res["methods"]:
+        raise ValueError(f"{path} has no method {only!r}")
+      res["methods"] = {only: res["methods"][only]}
     if suffix:
       res["methods"] = {m + suffix: v for m, v in res["methods"].items()}
     for m in res["methods"].values():

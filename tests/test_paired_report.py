@@ -58,6 +58,19 @@ def test_a_suffixed_file_sits_beside_the_original(tmp_path):
   assert p["mean"] == pytest.approx(0.25) and p["n"] == 2
 
 
+def test_one_method_of_a_suffixed_file(tmp_path):
+  runs = [{"seed": 0}, {"seed": 1}]
+  a = _results(tmp_path / "a.json", {"gil_meta": [0.7, 0.9]}, runs)
+  b = _results(tmp_path / "b.json", {"gil_meta": [0.5, 0.6], "zero": [0.4, 0.4]}, runs)
+  res = paired_report.joined([a, b, b + "@_w400:gil_meta"])
+  assert set(res["methods"]) == {"gil_meta", "zero", "gil_meta_w400"}
+  assert res["methods"]["gil_meta"]["test"]["auroc"]["per_seed"] == [0.7, 0.9]
+  assert paired_report.paired(res, "gil_meta", "gil_meta_w400",
+                              "auroc")["mean"] == pytest.approx(0.25)
+  with pytest.raises(ValueError, match="no method 'gil'"):
+    paired_report.joined([a, b + "@_w400:gil"])
+
+
 def test_different_runs_or_datasets_are_refused(tmp_path):
   a = _results(tmp_path / "a.json", {"gil": [0.1, 0.2]}, [{"seed": 0}, {"seed": 1}])
   b = _results(tmp_path / "b.json", {"mean": [0.1, 0.2]}, [{"seed": 0}, {"seed": 7}])
