@@ -2,10 +2,10 @@
 
 No RL.  The importance comes from a network ``h_psi(s)`` on GIL's state (the same
 Flax module as GIL's actor, :class:`gil_jax.models.Actor`, with widths
-``meta_hidden``: the actor's 400-300 by default), trained so that the
-predictor's update lowers the loss of training rows outside the batch (the scheme of
-Ren et al. 2018 and Shu et al. 2019, "Meta-Weight-Net", applied per feature to the
-encoder gradient).  One step:
+``meta_hidden``: one layer of 128 by default, the actor's 400-300 before
+2026-12-01), trained so that the predictor's update lowers the loss of training rows
+outside the batch (the scheme of Ren et al. 2018 and Shu et al. 2019,
+"Meta-Weight-Net", applied per feature to the encoder gradient).  One step:
 
   1. look-ahead:  theta'(psi) = U(theta, g(h_psi(s)))   (the real optimizer update
      with eq. (4)'s kernel gradient; ``delta`` does not depend on ``psi``);

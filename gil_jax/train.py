@@ -99,9 +99,11 @@ class TrainConfig:
   # gil_l2rw: a = (1 - shrink) * prior + shrink * credit weights (1 = pure credit).
   meta_shrink: float = 0.5
   meta_prior: str = "ones"           # "ones" (plain gradient) or "mask" (GIL-H)
-  # gil_meta: hidden widths of the importance network h_psi (GIL's actor's by
-  # default; half of gil_meta's FLOPs at d = 784, see docs/results/importance.md).
-  meta_hidden: tuple[int, ...] = (400, 300)
+  # gil_meta: hidden widths of the importance network h_psi.  At the actor's
+  # 400-300 (the default until 2026-12-01) it does half of gil_meta's FLOPs at
+  # d = 784 (3.8-4.7x a plain step on 2 CPU cores); one layer of 128 is 2.7-3.2x and
+  # scores the same (docs/results/importance.md, "Cost per step").
+  meta_hidden: tuple[int, ...] = (128,)
   # gil_const: the importance of every filled-in entry (a = m + c (1 - m)).
   missing_importance: float = 0.5
   # Record the importance source's diagnostics (gil_jax.credit) at every eval.

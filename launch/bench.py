@@ -89,9 +89,10 @@ flags.DEFINE_bool("credit_rows", True, "Also time the held-out credit methods "
                   "(gil_heldout, gil_l2rw, gil_meta); tests leave them out.")
 flags.DEFINE_list("policy_hidden", ["400", "300"], "Hidden widths of GIL's actor and "
                   "critic in every row (App. D).")
-flags.DEFINE_list("meta_narrow_hidden", ["128"], "Hidden widths of gil_meta's "
-                  "importance network in the meta_narrow row (gil_meta's default is "
-                  "--policy_hidden).")
+flags.DEFINE_list("meta_wide_hidden", ["400", "300"], "Hidden widths of gil_meta's "
+                  "importance network in the meta_wide row (the meta_ms row takes "
+                  "TrainConfig's default; this one gil_meta's default before "
+                  "2026-12-01, the actor's).")
 flags.DEFINE_integer("replay_capacity", 10_000, "GIL replay buffer size.")
 flags.DEFINE_integer("vmap_runs", 8, "Runs in the vmapped timing.")
 flags.DEFINE_integer("vmap_steps", 50, "Steps per timed call in the vmapped timing.")
@@ -144,18 +145,17 @@ def _synthetic_sequences(rows, max_len, d, classes, key):
 
 
 def _config(method, steps, capacity, model="mlp", hidden=(500, 500),
-            policy_hidden=(400, 300), meta_hidden=None):
-  """A bench row's TrainConfig.  ``gil_meta`` uses GIL's actor widths (its
-  default); the row ``gil_meta_narrow`` is ``gil_meta`` with ``meta_hidden``."""
+            policy_hidden=(400, 300), meta_wide_hidden=(400, 300)):
+  """A bench row's TrainConfig.  ``gil_meta`` takes TrainConfig's importance
+  network (its default); the row ``gil_meta_wide`` is ``gil_meta`` with
+  ``meta_wide_hidden``."""
   widths = tuple(policy_hidden)
-  if method == "gil_meta_narrow":
-    method, widths_meta = "gil_meta", tuple(meta_hidden)
-  else:
-    widths_meta = widths
+  meta = {}
+  if method == "gil_meta_wide":
+    method, meta = "gil_meta", {"meta_hidden": tuple(meta_wide_hidden)}
   return TrainConfig(method=method, model=model, hidden=tuple(hidden), batch_size=128,
                      num_steps=steps, eval_every=steps, replay_capacity=capacity,
-                     actor_hidden=widths, critic_hidden=widths,
-                     meta_hidden=widths_meta)
+                     actor_hidden=widths, critic_hidden=widths, **meta)
 
 
 def _widths(values) -> tuple[int, ...]:
@@ -318,11 +318,11 @@ def _with_achieved(cost: dict, ms: float) -> dict:
 _ROWS = {"plain_ms": "zero", "importance_ms": "gil_h", "gil_full_ms": "gil",
          # Importance from held-out credit (targets: l2rw and meta <= 3x plain).
          "heldout_ms": "gil_heldout", "l2rw_ms": "gil_l2rw", "meta_ms": "gil_meta",
-         # gil_meta with a narrower importance network (--meta_narrow_hidden).
-         "meta_narrow_ms": "gil_meta_narrow"}
+         # gil_meta with a wider importance network (--meta_wide_hidden).
+         "meta_wide_ms": "gil_meta_wide"}
 _CREDIT_RATIOS = {"heldout_over_plain": "heldout_ms", "l2rw_over_plain": "l2rw_ms",
                   "meta_over_plain": "meta_ms",
-                  "meta_narrow_over_plain": "meta_narrow_ms"}
+                  "meta_wide_over_plain": "meta_wide_ms"}
 
 
 def _rows() -> dict[str, str]:
@@ -338,7 +338,7 @@ def mlp_rows() -> dict:
   cfgs = {name: _config(method, FLAGS.steps, FLAGS.replay_capacity,
                         hidden=_widths(FLAGS.hidden),
                         policy_hidden=_widths(FLAGS.policy_hidden),
-                        meta_hidden=_widths(FLAGS.meta_narrow_hidden))
+                        meta_wide_hidden=_widths(FLAGS.meta_wide_hidden))
           for name, method in _rows().items()}
   ms = time_interleaved({name: _training(cfg, train, val)
                          for name, cfg in cfgs.items()},
@@ -356,7 +356,8 @@ def mlp_rows() -> dict:
       shapes={"batch": 128,
               "layers": [FLAGS.features, *_widths(FLAGS.hidden), 10],
               "policy_hidden": list(_widths(FLAGS.policy_hidden)),
-              "meta_narrow_hidden": list(_widths(FLAGS.meta_narrow_hidden)),
+              "meta_hidden": list(TrainConfig.meta_hidden),
+              "meta_wide_hidden": list(_widths(FLAGS.meta_wide_hidden)),
               "replay_capacity": FLAGS.replay_capacity,
               "steps_per_call": FLAGS.steps, "repeats": FLAGS.repeats})
   out.update({k: ms[v] / plain for k, v in _CREDIT_RATIOS.items() if v in ms})
@@ -449,7 +450,8 @@ def lstm_rows(sizes: list[int], steps: list[int]) -> dict:
     start = time.perf_counter()
     cfgs = {name: _config(method, n_steps, FLAGS.replay_capacity, model="lstm",
                           hidden=(hidden,),
-                          policy_hidden=_widths(FLAGS.policy_hidden))
+                          policy_hidden=_widths(FLAGS.policy_hidden),
+                          meta_wide_hidden=_widths(FLAGS.meta_wide_hidden))
             for name, method in _rows().items()}
     programs = {name: _training(cfg, train, val) for name, cfg in cfgs.items()}
     programs["val_pass_ms"] = _validation(cfgs["plain_ms"], train, val)

@@ -210,7 +210,10 @@ def train_config(config: ml_collections.ConfigDict,
   spec = method_spec(method)
   kwargs = config.train.to_dict()
   for key in validation.WIDTH_FIELDS:
-    if key in kwargs:    # configs written before meta_hidden existed lack it
+    # Configs written before meta_hidden existed lack it: their gil_meta ran at
+    # 400-300, and TrainConfig's default is now 128 (no tool rebuilds gil_meta's
+    # network from a saved config).
+    if key in kwargs:
       kwargs[key] = tuple(kwargs[key])
   if spec.model is not None:
     kwargs["model"] = spec.model

@@ -60,7 +60,10 @@ def base_config() -> ml_collections.ConfigDict:
       "meta_batch_size": 128,
       "meta_shrink": 0.5,
       "meta_prior": "ones",
-      "meta_hidden": (400, 300),     # gil_meta's importance network (= the actor's)
+      # gil_meta's importance network: 2.7-3.2x a plain step against 3.8-4.7x at
+      # the actor's 400-300 (the default until 2026-12-01), same scores
+      # (docs/results/importance.md, "Cost per step").
+      "meta_hidden": (128,),
       "missing_importance": 0.5,     # gil_const: a = m + c (1 - m)
       # Record the importance source's diagnostics at every eval (gil_jax/credit.py).
       "diagnostics": False,
