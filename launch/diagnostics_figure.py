@@ -91,9 +91,12 @@ def plot(histories: dict[str, dict[str, np.ndarray]], out: str,
 
 
 def read_histories(workdir: str, methods: Sequence[str]) -> dict:
+  """``{method: history}``; ``METHOD@DIR`` reads that method from ``DIR`` instead
+  of ``workdir`` (methods launched into workdirs of their own)."""
   histories = {}
-  for method in methods:
-    path = os.path.join(workdir, f"history_{method}.csv")
+  for entry in methods:
+    method, _, where = entry.partition("@")
+    path = os.path.join(where or workdir, f"history_{method}.csv")
     if not os.path.exists(path):
       raise FileNotFoundError(f"no history for method {method!r}: {path} is missing")
     histories[method] = read_history(path)
@@ -126,7 +129,8 @@ def main(argv):
 
 if __name__ == "__main__":
   flags.DEFINE_string("workdir", None, "A launch.train workdir with history CSVs.")
-  flags.DEFINE_list("methods", ["gil"], "Methods to draw.")
+  flags.DEFINE_list("methods", ["gil"], "Methods to draw; METHOD@DIR reads "
+                    "DIR/history_METHOD.csv instead of the workdir's.")
   flags.DEFINE_string("out", None, "PNG file to write.")
   flags.DEFINE_string("title", "", "Figure title.")
   flags.DEFINE_string("summary_json", None, "Also write each diagnostic's mean over "

@@ -20,6 +20,8 @@ the names of that file's methods, so that a rerun of one method with other setti
 (e.g. ``runs/meta_w128/results.json@_w128``: ``gil_meta_w128``) sits beside the
 original in one table; ``FILE@SUFFIX:METHOD`` takes only ``METHOD`` from that file
 (``FILE@_w400:gil_meta``: one row ``gil_meta_w400``, not every method of ``FILE``).
+``A|B`` concatenates the runs of launches that ran the same methods on more seeds
+(``seeds0-4/results.json|seeds5-9/results.json``: ten runs per method).
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ import os
 import numpy as np
 from absl import app, flags
 
+from launch.experiment import summarise
+
 METRICS = ("auroc", "auprc", "accuracy")
 LABELS = {"auroc": "AUROC", "auprc": "AUPRC", "accuracy": "accuracy"}
 
@@ -38,7 +42,8 @@ FLAGS = flags.FLAGS
 
 def define_flags() -> None:
   flags.DEFINE_list("results", None, "results.json files, one per dataset; "
-                    "A+B joins files of one dataset whose methods ran apart.")
+                    "A+B joins files of one dataset whose methods ran apart; "
+                    "A|B concatenates the runs of launches of the same methods.")
   flags.DEFINE_list("pairs", ["gil:mean"], "A:B pairs; A - B per run.")
   flags.DEFINE_list("networks", ["gil", "mean", "mean_mask", "mice"],
                     "Methods that count as networks for best_network.")
@@ -88,6 +93,50 @@ def paired(results: dict, a: str, b: str, metric: str) -> dict:
           "wins": int((d > 0).sum())}
 
 
+def concatenated(paths: list[str]) -> dict:
+  """One results dict from launches that ran the same methods on more runs of one
+  dataset (``A|B``: e.g. mask seeds 0-4, then 5-9): each method's runs and per-run
+  test and validation scores, in file order, summarised again; wall seconds summed.
+  Every file must hold the same methods and no run may appear twice."""
+  with open(paths[0]) as f:
+    out = json.load(f)
+  if len(paths) == 1:
+    return out
+  files = [out]
+  for path in paths[1:]:
+    with open(path) as f:
+      files.append(json.load(f))
+    res, first = files[-1], files[0]
+    if (res["dataset"] != first["dataset"] or any(
+        res["data_summary"][k] != first["data_summary"][k]
+        for k in ("rows", "features"))):
+      raise ValueError(f"{path}: another dataset than {paths[0]}")
+    if set(res["methods"]) != set(first["methods"]):
+      raise ValueError(f"{path} ran {sorted(res['methods'])}, {paths[0]} "
+                       f"{sorted(first['methods'])}: concatenate runs of the same "
+                       "methods only")
+  methods = {}
+  for name in out["methods"]:
+    parts = [r["methods"][name] for r in files]
+    runs = [run for r, m in zip(files, parts) for run in m.get("runs", r["runs"])]
+    keys = [json.dumps(run, sort_keys=True) for run in runs]
+    if len(set(keys)) != len(keys):
+      raise ValueError(f"{name}: a run appears in more than one of {paths}")
+    merged = {"runs": runs,
+              "best_step": [s for m in parts for s in m["best_step"]],
+              "wall_seconds": sum(m["wall_seconds"] for m in parts)}
+    for split in ("test", "val"):
+      scores = [{k: v for k, v in zip(parts[0][split], values)}
+                for m in parts
+                for values in zip(*(m[split][k]["per_seed"] for k in parts[0][split]))]
+      merged[split] = summarise(scores)
+    methods[name] = merged
+  out["methods"] = methods
+  out["runs"] = methods[next(iter(methods))]["runs"]
+  out["concatenated_from"] = list(paths)
+  return out
+
+
 def joined(paths: list[str]) -> dict:
   """One results dict from files of one dataset and split whose methods ran
   apart (possibly with fewer seeds); each method keeps its own ``runs``; a method
@@ -96,8 +145,7 @@ def joined(paths: list[str]) -> dict:
   for path in paths:
     path, _, suffix = path.partition("@")
     suffix, _, only = suffix.partition(":")
-    with open(path) as f:
-      res = json.load(f)
+    res = concatenated(path.split("|"))
     if only:
       if only not in res["methods"]:
         raise ValueError(f"{path} has no method {only!r}")

@@ -84,3 +84,39 @@ def test_different_runs_or_datasets_are_refused(tmp_path):
                summary={**SUMMARY, "features": 4})
   with pytest.raises(ValueError, match="another dataset or split"):
     paired_report.joined([a, d])
+
+
+def _launch(path, methods, runs):
+  """A launch's results.json: ``methods = {name: per-run (test, val) auroc}``."""
+  res = {"dataset": "toy", "data_summary": SUMMARY, "config": {}, "runs": runs,
+         "methods": {m: {"test": {"auroc": {"mean": 0.0, "std": 0.0,
+                                            "per_seed": [t for t, _ in v]}},
+                         "val": {"auroc": {"mean": 0.0, "std": 0.0,
+                                           "per_seed": [u for _, u in v]}},
+                         "best_step": [10] * len(v), "wall_seconds": 5.0}
+                     for m, v in methods.items()}}
+  path.write_text(json.dumps(res))
+  return str(path)
+
+
+def test_concatenated_launches_pair_every_run(tmp_path):
+  a = _launch(tmp_path / "a.json", {"gil_meta": [(0.5, 0.4), (0.7, 0.6)],
+                                    "mean": [(0.4, 0.4), (0.6, 0.5)]},
+              [{"mask_seed": 0}, {"mask_seed": 1}])
+  b = _launch(tmp_path / "b.json", {"mean": [(0.3, 0.3)], "gil_meta": [(0.2, 0.1)]},
+              [{"mask_seed": 2}])
+  res = paired_report.joined([a + "|" + b])
+  gm = res["methods"]["gil_meta"]
+  assert gm["test"]["auroc"]["per_seed"] == [0.5, 0.7, 0.2]
+  assert gm["test"]["auroc"]["mean"] == pytest.approx(1.4 / 3)
+  assert gm["val"]["auroc"]["std"] == pytest.approx(0.25166114784235833)
+  assert gm["wall_seconds"] == 10.0 and len(res["runs"]) == 3
+  p = paired_report.paired(res, "gil_meta", "mean", "auroc")
+  assert p["n"] == 3 and p["wins"] == 2
+  assert p["mean"] == pytest.approx((0.1 + 0.1 - 0.1) / 3)
+  # The same runs twice, or other methods, are refused.
+  with pytest.raises(ValueError, match="more than one"):
+    paired_report.joined([a + "|" + a])
+  c = _launch(tmp_path / "c.json", {"mean": [(0.3, 0.3)]}, [{"mask_seed": 2}])
+  with pytest.raises(ValueError, match="same methods only"):
+    paired_report.joined([a + "|" + c])
