@@ -625,7 +625,11 @@ def fit_many(config: TrainConfig, prepared: Prepared | Sequence[Prepared],
 
   Runs differ by seed, and optionally by data (a list of ``Prepared`` of equal
   shapes, e.g. one per mask seed) and by scalar hyper-parameters.  Each run's numbers
-  equal those of the same run trained alone (to float tolerance).
+  equal those of the same run trained alone (to float tolerance).  Float tolerance
+  is not bit equality: with one dataset per run, XLA may sum in another order for
+  another number of runs, and training amplifies that, so a run inside a grid of 20
+  can end a tenth of a point away from the same run in a grid of 5 (docs/notes.md,
+  eighth session).  Compare runs within one call.
 
   Args:
     config: configuration shared by all runs (shapes, method, schedule).

@@ -20,8 +20,9 @@ the names of that file's methods, so that a rerun of one method with other setti
 (e.g. ``runs/meta_w128/results.json@_w128``: ``gil_meta_w128``) sits beside the
 original in one table; ``FILE@SUFFIX:METHOD`` takes only ``METHOD`` from that file
 (``FILE@_w400:gil_meta``: one row ``gil_meta_w400``, not every method of ``FILE``).
-``A|B`` concatenates the runs of launches that ran the same methods on more seeds
-(``seeds0-4/results.json|seeds5-9/results.json``: ten runs per method).
+``X|Y`` concatenates the runs of launches that ran the same methods on more seeds
+(``s0-4/results.json|s5-9/results.json``: ten runs per method); each of ``X``, ``Y``
+may be a ``+`` join (``gil/r.json+mean/r.json|s5-9/r.json``).
 """
 
 from __future__ import annotations
@@ -93,48 +94,47 @@ def paired(results: dict, a: str, b: str, metric: str) -> dict:
           "wins": int((d > 0).sum())}
 
 
-def concatenated(paths: list[str]) -> dict:
+def concatenated(parts: list[dict], names: list[str]) -> dict:
   """One results dict from launches that ran the same methods on more runs of one
-  dataset (``A|B``: e.g. mask seeds 0-4, then 5-9): each method's runs and per-run
-  test and validation scores, in file order, summarised again; wall seconds summed.
-  Every file must hold the same methods and no run may appear twice."""
-  with open(paths[0]) as f:
-    out = json.load(f)
-  if len(paths) == 1:
-    return out
-  files = [out]
-  for path in paths[1:]:
-    with open(path) as f:
-      files.append(json.load(f))
-    res, first = files[-1], files[0]
+  dataset (``X|Y``: e.g. mask seeds 0-4, then 5-9): each method's runs and per-run
+  test and validation scores, in order, summarised again; wall seconds summed.
+  Every part must hold the same methods and no run may appear twice."""
+  first = parts[0]
+  for res, name in zip(parts[1:], names[1:]):
     if (res["dataset"] != first["dataset"] or any(
         res["data_summary"][k] != first["data_summary"][k]
         for k in ("rows", "features"))):
-      raise ValueError(f"{path}: another dataset than {paths[0]}")
+      raise ValueError(f"{name}: another dataset than {names[0]}")
     if set(res["methods"]) != set(first["methods"]):
-      raise ValueError(f"{path} ran {sorted(res['methods'])}, {paths[0]} "
+      raise ValueError(f"{name} ran {sorted(res['methods'])}, {names[0]} "
                        f"{sorted(first['methods'])}: concatenate runs of the same "
                        "methods only")
   methods = {}
-  for name in out["methods"]:
-    parts = [r["methods"][name] for r in files]
-    runs = [run for r, m in zip(files, parts) for run in m.get("runs", r["runs"])]
+  for method in first["methods"]:
+    runs_of = [r["methods"][method] for r in parts]
+    runs = [run for r, m in zip(parts, runs_of) for run in m.get("runs", r["runs"])]
     keys = [json.dumps(run, sort_keys=True) for run in runs]
     if len(set(keys)) != len(keys):
-      raise ValueError(f"{name}: a run appears in more than one of {paths}")
+      raise ValueError(f"{method}: a run appears in more than one of {names}")
     merged = {"runs": runs,
-              "best_step": [s for m in parts for s in m["best_step"]],
-              "wall_seconds": sum(m["wall_seconds"] for m in parts)}
+              "best_step": [s for m in runs_of for s in m["best_step"]],
+              "wall_seconds": sum(m["wall_seconds"] for m in runs_of)}
     for split in ("test", "val"):
-      scores = [{k: v for k, v in zip(parts[0][split], values)}
-                for m in parts
-                for values in zip(*(m[split][k]["per_seed"] for k in parts[0][split]))]
-      merged[split] = summarise(scores)
-    methods[name] = merged
-  out["methods"] = methods
-  out["runs"] = methods[next(iter(methods))]["runs"]
-  out["concatenated_from"] = list(paths)
-  return out
+      metrics = list(runs_of[0][split])
+      merged[split] = summarise(
+          [dict(zip(metrics, values)) for m in runs_of
+           for values in zip(*(m[split][k]["per_seed"] for k in metrics))])
+    methods[method] = merged
+  return dict(first, methods=methods, runs=methods[next(iter(methods))]["runs"],
+              concatenated_from=list(names))
+
+
+def load(spec: str) -> dict:
+  """``A+B`` joins files of one dataset whose methods ran apart (:func:`joined`);
+  ``X|Y`` concatenates the runs of two such joins (:func:`concatenated`)."""
+  names = spec.split("|")
+  parts = [joined(name.split("+")) for name in names]
+  return parts[0] if len(parts) == 1 else concatenated(parts, names)
 
 
 def joined(paths: list[str]) -> dict:
@@ -145,7 +145,8 @@ def joined(paths: list[str]) -> dict:
   for path in paths:
     path, _, suffix = path.partition("@")
     suffix, _, only = suffix.partition(":")
-    res = concatenated(path.split("|"))
+    with open(path) as f:
+      res = json.load(f)
     if only:
       if only not in res["methods"]:
         raise ValueError(f"{path} has no method {only!r}")
@@ -247,7 +248,7 @@ def main(argv):
                          f"{len(FLAGS.results)} --results")
   parts = []
   for i, paths in enumerate(FLAGS.results):
-    results = joined(paths.split("+"))
+    results = load(paths)
     name = FLAGS.names[i] if FLAGS.names else results["dataset"]
     parts.append(section(results, pairs, FLAGS.networks, same_as,
                          tuple(FLAGS.metrics), name))

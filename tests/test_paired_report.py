@@ -105,7 +105,7 @@ def test_concatenated_launches_pair_every_run(tmp_path):
               [{"mask_seed": 0}, {"mask_seed": 1}])
   b = _launch(tmp_path / "b.json", {"mean": [(0.3, 0.3)], "gil_meta": [(0.2, 0.1)]},
               [{"mask_seed": 2}])
-  res = paired_report.joined([a + "|" + b])
+  res = paired_report.load(a + "|" + b)
   gm = res["methods"]["gil_meta"]
   assert gm["test"]["auroc"]["per_seed"] == [0.5, 0.7, 0.2]
   assert gm["test"]["auroc"]["mean"] == pytest.approx(1.4 / 3)
@@ -116,7 +116,18 @@ def test_concatenated_launches_pair_every_run(tmp_path):
   assert p["mean"] == pytest.approx((0.1 + 0.1 - 0.1) / 3)
   # The same runs twice, or other methods, are refused.
   with pytest.raises(ValueError, match="more than one"):
-    paired_report.joined([a + "|" + a])
+    paired_report.load(a + "|" + a)
   c = _launch(tmp_path / "c.json", {"mean": [(0.3, 0.3)]}, [{"mask_seed": 2}])
   with pytest.raises(ValueError, match="same methods only"):
-    paired_report.joined([a + "|" + c])
+    paired_report.load(a + "|" + c)
+
+
+def test_joined_launches_concatenate_with_a_launch_of_both(tmp_path):
+  runs = [{"mask_seed": 0}, {"mask_seed": 1}]
+  a = _launch(tmp_path / "a.json", {"gil_meta": [(0.5, 0.4), (0.7, 0.6)]}, runs)
+  b = _launch(tmp_path / "b.json", {"mean": [(0.4, 0.4), (0.6, 0.5)]}, runs)
+  c = _launch(tmp_path / "c.json", {"mean": [(0.3, 0.3)], "gil_meta": [(0.2, 0.1)]},
+              [{"mask_seed": 2}])
+  res = paired_report.load(f"{a}+{b}|{c}")
+  assert res["methods"]["mean"]["test"]["auroc"]["per_seed"] == [0.4, 0.6, 0.3]
+  assert paired_report.paired(res, "gil_meta", "mean", "auroc")["n"] == 3
