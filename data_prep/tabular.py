@@ -18,7 +18,7 @@ import numpy as np
 from sklearn.datasets import load_digits as _sk_load_digits
 
 from gil_jax.data import RawSequences, RawTabular
-from gil_jax.missingness import apply_mask, check_rate, mar_mask, mcar_mask
+from gil_jax.data.missingness import apply_mask, check_rate, mar_mask, mcar_mask
 
 
 def load_digits(missing_rate: float = 0.5, mask_seed: int = 0) -> RawTabular:

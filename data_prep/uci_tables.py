@@ -40,7 +40,7 @@ import pathlib
 import numpy as np
 import pandas as pd
 
-from gil_jax import frame_encoding
+from gil_jax.data import frame_encoding
 from gil_jax.data import RawTabular, require_file
 
 _SHARED = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data"

@@ -9,7 +9,7 @@ For a practitioner with a table full of NaN::
 What ``fit`` does, in terms of the library:
 
 1. ``X`` becomes a float matrix with NaN for missing values: a float array as it is,
-   a pandas DataFrame through :mod:`gil_jax.frame_encoding` (numeric columns as
+   a pandas DataFrame through :mod:`gil_jax.data.frame_encoding` (numeric columns as
    they are, boolean columns as 0/1, categorical / string columns one-hot; a missing
    category makes its whole group of columns missing, and so does a category never
    seen in ``fit``, at predict time, unless ``handle_unknown="error"``).
@@ -31,7 +31,6 @@ arrays and a JSON header (no pickled code); pickling works too.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
 import warnings
@@ -47,12 +46,14 @@ from sklearn.utils.validation import (_check_feature_names, _check_n_features,
                                       check_is_fitted, column_or_1d, validate_data)
 
 from gil_jax import data as data_lib
-from gil_jax import frame_encoding
+from gil_jax import config as config_lib
 from gil_jax import methods as methods_lib
-from gil_jax import policy as policy_lib
-from gil_jax import train as train_lib
+from gil_jax.data import frame_encoding
+from gil_jax.training import fit as fit_lib
+from gil_jax.training.callbacks import Progress
+from gil_jax.training.step import make_trainer
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 # Transforms that fit nothing on the training split, so they can be applied to new
 # rows from what the estimator keeps (the observed training means).
 _STATELESS_TRANSFORMS = ("mean", "mask_features")
@@ -112,8 +113,10 @@ class GILClassifier(ClassifierMixin, BaseEstimator):
     max_categories: most distinct strings a categorical column may hold.
     handle_unknown: a category not seen in ``fit``: ``"missing"`` (its one-hot group
       is missing, as for a missing value) or ``"error"``.
-    train_options: other :class:`gil_jax.train.TrainConfig` fields, e.g.
-      ``{"actor_lr": 1e-4, "lr_decay_rate": 0.9}``; ``exploration`` as a dict.
+    train_options: other training options by name
+      (:func:`gil_jax.config.from_options`): :class:`gil_jax.config.TrainConfig`
+      fields and the method's source options, e.g. ``{"actor_lr": 1e-4,
+      "lr_decay_rate": 0.9}``; ``exploration`` as a dict.
     random_state: seed of the validation carve-out, initialisation, batches and
       policy (an int; None draws one).
     verbose: print one progress line per host call of the training loop.
@@ -178,26 +181,24 @@ class GILClassifier(ClassifierMixin, BaseEstimator):
       raise ValueError(f"hidden must be a non-empty tuple of positive ints, got "
                        f"{self.hidden!r}")
 
-  def _train_config(self, num_classes: int) -> train_lib.TrainConfig:
+  def _train_config(self, num_classes: int) -> config_lib.TrainConfig:
     spec = methods_lib.METHODS[self.method]
     metric = self.selection_metric
     if metric == "auto":
       metric = "auroc" if num_classes == 2 else "accuracy"
     options = dict(self.train_options or {})
-    if isinstance(options.get("exploration"), dict):
-      options["exploration"] = policy_lib.Exploration(**options["exploration"])
-    clash = {"method", "hidden", "num_steps", "batch_size", "eval_every",
+    clash = {"source", "model", "hidden", "num_steps", "batch_size", "eval_every",
              "learning_rate", "selection_metric"} & set(options)
     if clash:
       raise ValueError(f"train_options {sorted(clash)} are estimator parameters; "
                        "set them directly")
     try:
-      return train_lib.TrainConfig(
-          method=spec.trainer_method, model="mlp",
-          hidden=tuple(int(h) for h in self.hidden), num_steps=self.num_steps,
-          batch_size=self.batch_size, eval_every=self.eval_every,
-          learning_rate=self.learning_rate, selection_metric=metric, **options)
-    except TypeError as e:                 # an unknown train_options key
+      return config_lib.from_options(spec.source, dict(
+          options, model="mlp", hidden=tuple(int(h) for h in self.hidden),
+          num_steps=self.num_steps, batch_size=self.batch_size,
+          eval_every=self.eval_every, learning_rate=self.learning_rate,
+          selection_metric=metric))
+    except TypeError as e:                 # e.g. a bad exploration dict
       raise ValueError(f"bad train_options: {e}") from None
 
   def fit(self, X, y) -> "GILClassifier":
@@ -257,9 +258,9 @@ class GILClassifier(ClassifierMixin, BaseEstimator):
     spec = methods_lib.METHODS[self.method]
     prepared = methods_lib.transform(prepared, spec.transforms, seed=seed)
     trainer = self._make_trainer(tcfg, prepared.train.x.shape[-1], num_classes)
-    progress = self._progress if self.verbose else None
-    result = train_lib.fit_many(tcfg, prepared, [seed], progress=progress,
-                                trainer=trainer)[0]
+    callbacks = [Progress(self._progress)] if self.verbose else []
+    result = fit_lib.fit_many(tcfg, prepared, [seed], callbacks=callbacks,
+                              trainer=trainer)[0]
 
     self.train_config_ = tcfg
     self.transforms_ = tuple(spec.transforms)
@@ -282,13 +283,13 @@ class GILClassifier(ClassifierMixin, BaseEstimator):
       return int(self.random_state)
     return int(check_random_state(self.random_state).randint(2**31 - 1))
 
-  def _make_trainer(self, tcfg: train_lib.TrainConfig, num_features: int,
+  def _make_trainer(self, tcfg: config_lib.TrainConfig, num_features: int,
                     num_classes: int):
     spec_custom = getattr(self, "custom_", methods_lib.METHODS[self.method].custom)
     if spec_custom == "input_space":
       from gil_jax.baselines import input_space  # local: only this method
       return input_space.make_input_space_trainer(tcfg, num_features, num_classes)
-    return train_lib.make_trainer(tcfg, num_features, num_classes)
+    return make_trainer(tcfg, num_features, num_classes)
 
   def _progress(self, p: dict) -> None:
     print(f"[GILClassifier {self.method}] step {p['step']}/{p['num_steps']}  "
@@ -380,8 +381,7 @@ class GILClassifier(ClassifierMixin, BaseEstimator):
                                  num_classes=len(self.classes_),
                                  feature_names=(), train_mean=self.train_mean_,
                                  summary={})
-    prepared = methods_lib.transform(prepared, self.transforms_)
-    return train_lib.method_inputs(self.train_config_.method, prepared)[0]
+    return methods_lib.transform(prepared, self.transforms_).train
 
   def predict_proba(self, X) -> np.ndarray:
     """Class probabilities ``[n, n_classes]`` (columns in the order of ``classes_``)."""
@@ -395,7 +395,7 @@ class GILClassifier(ClassifierMixin, BaseEstimator):
                                for v in split[:3]))
     trainer = self._make_trainer(self.train_config_, self.num_model_features_,
                                  len(self.classes_))
-    probs = train_lib.predict_in_batches(trainer, self.params_, split)[:n]
+    probs = fit_lib.predict_in_batches(trainer, self.params_, split)[:n]
     probs = np.asarray(probs, np.float64)
     return probs / probs.sum(axis=1, keepdims=True)
 
@@ -435,7 +435,8 @@ class GILClassifier(ClassifierMixin, BaseEstimator):
                              else [str(n) for n in self.feature_names_in_]),
         "encoding": (None if self.encoding_ is None
                      else self.encoding_.to_json_dict()),
-        "train_config": _config_to_json(self.train_config_),
+        "source": self.train_config_.source,
+        "train_config": config_lib.to_options(self.train_config_),
         "transforms": list(self.transforms_), "custom": self.custom_,
         "num_model_features": self.num_model_features_,
         "best_step": int(self.best_step_),
@@ -471,9 +472,10 @@ class GILClassifier(ClassifierMixin, BaseEstimator):
       arrays = {k: f[k] for k in f.files if k != "header"}
     if header.get("format") != "GILClassifier":
       raise ValueError(f"{path!r} is not a saved GILClassifier")
-    if header["format_version"] > FORMAT_VERSION:
-      raise ValueError(f"{path!r} has format version {header['format_version']}; "
-                       f"this library reads up to {FORMAT_VERSION}")
+    if header.get("format_version") != FORMAT_VERSION:
+      raise ValueError(f"{path!r} has format version {header.get('format_version')}; "
+                       f"this library reads version {FORMAT_VERSION} only (refit and "
+                       "save the model with this version)")
     params = {k: (tuple(v) if isinstance(v, list) else v)
               for k, v in header["params"].items()}
     est = cls(**params)
@@ -485,7 +487,8 @@ class GILClassifier(ClassifierMixin, BaseEstimator):
       est.feature_names_in_ = np.array(header["feature_names_in"], dtype=object)
     est.encoding_ = (None if header["encoding"] is None else
                      frame_encoding.FrameEncoding.from_json_dict(header["encoding"]))
-    est.train_config_ = _config_from_json(header["train_config"])
+    est.train_config_ = config_lib.from_options(header["source"],
+                                                header["train_config"])
     est.transforms_ = tuple(header["transforms"])
     est.custom_ = header["custom"]
     est.num_model_features_ = header["num_model_features"]
@@ -546,29 +549,4 @@ def _unflatten(flat: dict[str, Any]) -> dict:
   return tree
 
 
-def _config_to_json(cfg: train_lib.TrainConfig) -> dict:
-  """TrainConfig fields as JSON data (NamedTuple fields as dicts)."""
-  out = {}
-  for field in dataclasses.fields(cfg):
-    v = getattr(cfg, field.name)
-    out[field.name] = v._asdict() if hasattr(v, "_asdict") else v
-  return json.loads(json.dumps(out, default=list))
-
-
-def _config_from_json(d: dict) -> train_lib.TrainConfig:
-  """The inverse of :func:`_config_to_json`: each NamedTuple field is rebuilt as
-  the type of the field's default (e.g. ``Exploration``), lists become tuples."""
-  fields = {f.name: f for f in dataclasses.fields(train_lib.TrainConfig)}
-  unknown = set(d) - set(fields)
-  if unknown:
-    raise ValueError(f"saved training config has fields {sorted(unknown)} this "
-                     "library's TrainConfig does not know")
-  tupled = lambda v: tuple(v) if isinstance(v, list) else v
-  kwargs = {}
-  for name, v in d.items():
-    default = fields[name].default
-    if isinstance(v, dict) and hasattr(default, "_asdict"):
-      v = type(default)(**{k: tupled(x) for k, x in v.items()})
-    kwargs[name] = tupled(v)
-  return train_lib.TrainConfig(**kwargs)
 

@@ -1,8 +1,8 @@
 """The launcher's methods: what each does to the data, and which trainer it uses.
 
 A launcher method (``gil``, ``mean_mask``, ``mice``, ``hgb``, ...) is a
-:class:`MethodSpec`: data transforms applied to every split, then a trainer
-(:class:`gil_jax.train.TrainConfig` ``method``), or a custom fitter.  The table lives
+:class:`MethodSpec`: data transforms applied to every split, then the trainer with an
+importance source (``TrainConfig.source``), or a custom fitter.  The table lives
 in the library so that the launcher, the scikit-learn estimator and other tools share
 one definition.
 """
@@ -18,12 +18,14 @@ from gil_jax.baselines import imputers
 class MethodSpec(NamedTuple):
   """How the launcher trains a method: data transforms, then a trainer.
 
+  ``source`` is the trainer's importance source (:mod:`gil_jax.sources`).
+
   ``transforms`` apply in order to every split of each dataset before training:
   ``"mean"`` (observed training mean), ``"carry_forward"`` (last observation),
   ``"mask_features"`` (the mask appended as inputs), or an imputer name of
   :data:`gil_jax.baselines.IMPUTERS` (fitted on the training split).
   """
-  trainer_method: str = "zero"     # TrainConfig.method
+  source: str = "plain"            # TrainConfig.source
   transforms: tuple[str, ...] = ()
   model: str | None = None         # overrides config.train.model
   custom: str | None = None        # "input_space" (App. G), "hgb"/"logreg" (no JAX trainer)
@@ -33,7 +35,7 @@ METHODS: dict[str, MethodSpec] = {
     # GIL and its variants, and the trainer's own baselines.
     "gil": MethodSpec("gil"),
     "gil_d": MethodSpec("gil_d"),
-    "gil_h": MethodSpec("gil_h"),
+    "gil_h": MethodSpec("mask"),
     # GIL on inputs with the mask appended as features (the policy weighs both):
     # with placeholder 0 the predictor otherwise cannot tell missing from zero.
     "gil_mask": MethodSpec("gil", transforms=("mask_features",)),
@@ -42,7 +44,7 @@ METHODS: dict[str, MethodSpec] = {
     "gil_random": MethodSpec("gil_random"),
     "gil_frozen": MethodSpec("gil_frozen"),
     # ... and its deterministic counterpart: filled-in entries weighted by a fixed c.
-    "gil_const": MethodSpec("gil_const"),
+    "gil_const": MethodSpec("const"),
     # Importance learned from the credit of held-out training rows
     # (gil_jax/credit.py), alone and on mask-augmented inputs.
     "gil_heldout": MethodSpec("gil_heldout"),
@@ -51,8 +53,8 @@ METHODS: dict[str, MethodSpec] = {
     "gil_heldout_mask": MethodSpec("gil_heldout", transforms=("mask_features",)),
     "gil_l2rw_mask": MethodSpec("gil_l2rw", transforms=("mask_features",)),
     "gil_meta_mask": MethodSpec("gil_meta", transforms=("mask_features",)),
-    "zero": MethodSpec("zero"),
-    "mean": MethodSpec("mean"),
+    "zero": MethodSpec("plain"),
+    "mean": MethodSpec("plain", transforms=("mean",)),
     # Imputation, then the same predictor (tables).
     "knn": MethodSpec(transforms=("knn",)),
     "mice": MethodSpec(transforms=("mice",)),

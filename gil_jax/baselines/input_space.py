@@ -22,7 +22,7 @@ sigmoid output.
 
 This module provides the re-weighting (:func:`apply_input_importance`), the model
 (:class:`InputSpaceMLP`) and an on-device trainer with the interface of
-:class:`gil_jax.train.Trainer` (:func:`make_input_space_trainer`).
+:class:`gil_jax.training.step.Trainer` (:func:`make_input_space_trainer`).
 """
 
 from __future__ import annotations
@@ -37,10 +37,14 @@ import jax.numpy as jnp
 import optax
 
 from gil_jax import metrics as metrics_lib
-from gil_jax.data import Split
-from gil_jax.models import Actor, MLPPredictor
-from gil_jax.train import (HParams, TrainConfig, Trainer, TrainState, make_run,
-                           default_hparams, make_optimizer)
+from gil_jax.config import HParams, TrainConfig, default_hparams
+from gil_jax.data.containers import Split
+from gil_jax.models.mlp import MLPPredictor
+from gil_jax.predictor import make_optimizer
+from gil_jax.sources.policy.networks import Actor
+from gil_jax.training.loop import make_run
+from gil_jax.training.state import TrainState, typed_key
+from gil_jax.training.step import Trainer
 
 
 def apply_input_importance(x: jax.Array, importance: jax.Array) -> jax.Array:
@@ -108,42 +112,36 @@ class InputSpaceMLP(nn.Module):
     return logits, zeta, h
 
 
-def _typed_key(key: jax.Array) -> jax.Array:
-  if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
-    return key
-  return jax.random.wrap_key_data(key)
-
-
 @functools.lru_cache(maxsize=32)
 def make_input_space_trainer(config: TrainConfig, num_features: int,
                              num_classes: int, *,
                              importance_hidden: tuple[int, ...] = (400, 300),
                              condition_on_mask: bool = False) -> Trainer:
-  """Pure training functions of the App. G ablation, shaped like ``train.Trainer``.
+  """Pure training functions of the App. G ablation, shaped like a ``Trainer``.
 
   ``h_psi`` and the predictor are trained jointly by the predictor's optimizer
-  (:func:`gil_jax.train.make_optimizer`: Adam/SGD, learning-rate decay) on the mean
+  (:func:`gil_jax.predictor.make_optimizer`: Adam/SGD, learning-rate decay) on the mean
   cross-entropy; the loop (``lax.scan`` of ``eval_every`` steps, a validation pass
   keeping the best parameters, ``num_evals`` blocks) is that of
-  :func:`gil_jax.train.make_trainer`, so ``init_fn``/``run_fn`` compose with ``vmap``
-  the same way.  The RL fields of ``config`` are not used.
+  :func:`gil_jax.training.step.make_trainer`, so ``init_fn``/``run_fn`` compose with
+  ``vmap`` the same way.
 
   Args:
-    config: a :class:`TrainConfig` with ``method="zero"`` (the ablation trains on the
-      placeholder-filled splits, like zero imputation).
+    config: a :class:`TrainConfig` with ``source="plain"`` (the ablation trains on
+      the placeholder-filled splits, like zero imputation).
     num_features: ``d``.
     num_classes: number of classes.
     importance_hidden: widths of ``h_psi``.
     condition_on_mask: see :class:`InputSpaceMLP`; then ``predict`` needs ``m``.
 
   Returns:
-    A :class:`gil_jax.train.Trainer` whose ``predict(params, split)`` gives
-    class probabilities and whose ``model`` is the :class:`InputSpaceMLP`.
+    A :class:`gil_jax.training.step.Trainer` whose ``predict(params, split)``
+    gives class probabilities.
   """
-  if config.method != "zero":
+  if config.source != "plain":
     raise ValueError(
         "the input-space ablation trains on placeholder-filled inputs without RL; "
-        f"pass a TrainConfig with method='zero', got {config.method!r}")
+        f"pass a TrainConfig with source='plain', got {config.source!r}")
   model = InputSpaceMLP(hidden=tuple(config.hidden), num_classes=num_classes,
                         importance_hidden=tuple(importance_hidden),
                         condition_on_mask=condition_on_mask)
@@ -166,7 +164,7 @@ def make_input_space_trainer(config: TrainConfig, num_features: int,
                        f"{train.x.shape[-1]}")
     if hparams is None:
       hparams = default_hparams(config)
-    rng, k_model, k_batch = jax.random.split(_typed_key(rng), 3)
+    rng, k_model, k_batch = jax.random.split(typed_key(rng), 3)
     params = model.init(k_model, train.x[:1], train.m[:1])
     return TrainState(step=jnp.zeros((), jnp.int32), rng=jax.random.key_data(rng),
                       hparams=hparams, params=params,
@@ -177,7 +175,7 @@ def make_input_space_trainer(config: TrainConfig, num_features: int,
                       best_step=jnp.zeros((), jnp.int32))
 
   def step(state: TrainState, train: Split):
-    rng, k_next = jax.random.split(_typed_key(state.rng))
+    rng, k_next = jax.random.split(typed_key(state.rng))
     batch = jax.tree.map(lambda v: v[state.batch_idx], train)
     (loss, h), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, batch)
     updates, opt_state = optimizer(state.hparams).update(grads, state.opt_state,
@@ -195,6 +193,6 @@ def make_input_space_trainer(config: TrainConfig, num_features: int,
     logits, _, _ = model.apply(params, split.x, split.m)
     return jax.nn.softmax(logits)
 
-  return Trainer(config=config, model=model, init=jax.jit(init),
+  return Trainer(config=config, init=jax.jit(init),
                  run=jax.jit(run, static_argnames="num_evals", donate_argnums=0),
                  predict=jax.jit(predict), init_fn=init, run_fn=run)

@@ -27,19 +27,125 @@ rewards plug in through ``reward_fn`` (see :mod:`gil_jax.heldout_policy`).
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-from gil_jax import authors_mode as authors_lib
-from gil_jax import ddpg as ddpg_lib
 from gil_jax import metrics as metrics_lib
-from gil_jax import policy as policy_lib
-from gil_jax import replay as replay_lib
-from gil_jax import rewards as rewards_lib
-from gil_jax.models import Actor, Critic
-from gil_jax.sources import ImportanceSource, Predictor, StepContext
+from gil_jax.authors import rl_rate_decay
+from gil_jax.config import check_positive
+from gil_jax.predictor import Predictor, StepContext
+from gil_jax.sources import credit
+from gil_jax.sources.base import ImportanceSource, register_source
+from gil_jax.sources.policy import ddpg as ddpg_lib
+from gil_jax.sources.policy import exploration as exploration_lib
+from gil_jax.sources.policy import replay as replay_lib
+from gil_jax.sources.policy import rewards as rewards_lib
+from gil_jax.sources.policy.networks import Actor, Critic
+
+
+class PolicyHParams(NamedTuple):
+  """GIL's scalars that one compiled program can vary across runs."""
+  actor_lr: float
+  critic_lr: float
+  p2: float
+  p3: float
+
+
+@dataclasses.dataclass(frozen=True)
+class PolicyConfig:
+  """Options of GIL's DDPG policy (App. D) and of its controls.
+
+  Attributes:
+    actor_lr, critic_lr: Adam rates of the actor and the critic.
+    gamma: discount.
+    tau: Polyak averaging of the target networks.
+    replay_capacity: transitions the replay buffer holds.
+    rl_batch_size: transitions per DDPG update.
+    actor_hidden, critic_hidden: widths (the critic merges the action in its
+      second layer, so it needs two or more).
+    exploration: the behaviour policy's schedule (eq. 42).
+    meta_batch_size: training rows outside the batch on which the diagnostics
+      (and ``gil_heldout``'s reward) measure the held-out credit.
+    reward_before_update, one_draw_per_batch, near_one_random, rl_lr_decay: the
+      authors' code choices 3-6 (:mod:`gil_jax.authors`); all off = the paper.
+  """
+  actor_lr: float = 1e-4
+  critic_lr: float = 1e-3
+  gamma: float = 0.99
+  tau: float = 1e-3
+  replay_capacity: int = 10_000
+  rl_batch_size: int = 128
+  actor_hidden: tuple[int, ...] = (400, 300)
+  critic_hidden: tuple[int, ...] = (400, 300)
+  exploration: exploration_lib.Exploration = exploration_lib.Exploration()
+  meta_batch_size: int = 128
+  reward_before_update: bool = False
+  one_draw_per_batch: bool = False
+  near_one_random: bool = False
+  rl_lr_decay: bool = False
+
+  def __post_init__(self):
+    for name in ("actor_hidden", "critic_hidden"):
+      widths = tuple(int(w) for w in getattr(self, name))
+      if not widths or any(w < 1 for w in widths):
+        raise ValueError(f"{name} widths must be >= 1, got {getattr(self, name)}")
+      object.__setattr__(self, name, widths)
+    if len(self.critic_hidden) < 2:
+      raise ValueError(f"critic_hidden needs two widths or more (a state layer, then "
+                       f"the layer merging the action), got {self.critic_hidden}")
+    for name in ("replay_capacity", "rl_batch_size", "meta_batch_size"):
+      if getattr(self, name) < 1:
+        raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+    if not 0 <= self.gamma <= 1:
+      raise ValueError(f"gamma must lie in [0, 1], got {self.gamma}")
+    if not 0 < self.tau <= 1:
+      raise ValueError(f"tau must lie in (0, 1], got {self.tau}")
+    e = self.exploration
+    if not (0 <= e.p2_floor <= e.p2 and 0 <= e.p3_floor <= e.p3):
+      raise ValueError(f"exploration floors must lie in [0, p2] and [0, p3], got {e}")
+    if not 0 < e.decay <= 1:
+      raise ValueError(f"exploration decay must lie in (0, 1], got {e.decay}")
+    self.check_hparams(self.hparams())
+
+  def hparams(self) -> PolicyHParams:
+    return PolicyHParams(actor_lr=self.actor_lr, critic_lr=self.critic_lr,
+                         p2=self.exploration.p2, p3=self.exploration.p3)
+
+  def check_hparams(self, hp) -> None:
+    """Raises ``ValueError`` unless ``hp`` (this config's or an override) is valid."""
+    check_positive("actor_lr", float(hp.actor_lr))
+    check_positive("critic_lr", float(hp.critic_lr))
+    p2, p3 = float(hp.p2), float(hp.p3)
+    if not (0 <= p2 and 0 <= p3 and p2 + p3 <= 1):
+      raise ValueError(f"exploration needs p2, p3 >= 0 and p2 + p3 <= 1, got "
+                       f"p2={p2}, p3={p3}")
+
+
+class GILDHParams(NamedTuple):
+  """GIL-D's scalars: GIL's and the weight of ``D`` in its reward (eq. 43)."""
+  actor_lr: float
+  critic_lr: float
+  p2: float
+  p3: float
+  gil_d_c: float
+
+
+@dataclasses.dataclass(frozen=True)
+class GILDConfig(PolicyConfig):
+  """Options of GIL-D: GIL's and ``gil_d_c``, the weight of ``D`` (eq. 43)."""
+  gil_d_c: float = 5.0
+
+  def hparams(self) -> GILDHParams:
+    return GILDHParams(*super().hparams(), gil_d_c=self.gil_d_c)
+
+  def check(self, config) -> None:
+    if config.batch_size % 4:
+      raise ValueError(f"gil_d needs a batch size divisible by 4 (eq. 43's "
+                       f"quarter-batches), got {config.batch_size}")
+
 
 ACTOR_MODES = ("learned", "frozen", "none")
 # Random streams of one GIL step, in split order (fixed: results reproduce).
@@ -70,8 +176,8 @@ class PolicyState(NamedTuple):
   ddpg: ddpg_lib.DDPGState
   replay: replay_lib.ReplayBuffer
   pending: Pending
-  # The authors' RL learning-rate decay (authors.rl_lr_decay), else None.
-  lr_decay: authors_lib.RLRateDecay | None = None
+  # The authors' RL learning-rate decay (PolicyConfig.rl_lr_decay), else None.
+  lr_decay: rl_rate_decay.RLRateDecay | None = None
 
 
 # reward_fn(keys, ctx, importance, params_after) -> per-sample reward [B].
@@ -94,7 +200,7 @@ def gil_d_reward(predictor: Predictor) -> RewardFn:
     logits, features = predictor.apply(params_after, ctx.batch)
     ce = metrics_lib.cross_entropy(logits, ctx.batch.y)
     return rewards_lib.gil_d_reward(ce, predictor.summary_features(features),
-                                    ctx.batch.y, c=ctx.hparams.gil_d_c)
+                                    ctx.batch.y, c=ctx.hparams.source.gil_d_c)
   return reward
 
 
@@ -107,16 +213,16 @@ def make_policy_source(config, predictor: Predictor, *,
                        reward_fn: RewardFn | None = None, actor: str = "learned",
                        balanced_batches: bool = False,
                        extra_keys: tuple[str, ...] = (),
-                       diagnose_reward: str = "own_loss",
-                       authors: authors_lib.AuthorsMode | None = None
-                       ) -> ImportanceSource:
+                       diagnose_reward: str = "own_loss") -> ImportanceSource:
   """GIL's DDPG importance source.
 
   Args:
-    config: the run's ``TrainConfig`` (RL fields: ``actor_hidden``,
-      ``critic_hidden``, ``gamma``, ``tau``, ``replay_capacity``, ``rl_batch_size``,
-      ``exploration``).
-    predictor: the trainer's :class:`~gil_jax.sources.Predictor`.
+    config: the run's ``TrainConfig``; its ``source_config`` is a
+      :class:`PolicyConfig`, whose authors' switches 3-6 this source reads:
+      ``reward_before_update`` (the reward of ``reward_fn`` at the parameters
+      *before* the update, averaged over the batch and given to every transition),
+      ``one_draw_per_batch``, ``near_one_random`` and ``rl_lr_decay``.
+    predictor: the step's :class:`~gil_jax.predictor.Predictor`.
     reward_fn: the per-sample reward after the update; default the paper's
       (:func:`own_loss_reward`).
     actor: ``"learned"`` (GIL), ``"frozen"`` (actor kept at its initialisation, no
@@ -126,27 +232,20 @@ def make_policy_source(config, predictor: Predictor, *,
     extra_keys: PRNG keys the reward needs, appended to the step's split.
     diagnose_reward: which exact effect the diagnostics compare the critic with:
       ``"own_loss"`` (the paper's reward) or ``"heldout"`` (held-out credit).
-    authors: the authors' code choices (default ``config.authors``); this source
-      reads switches 3-6 (:mod:`gil_jax.authors_mode`): ``reward_before_update``
-      (the reward of ``reward_fn`` at the parameters *before* the update, averaged
-      over the batch and given to every transition), ``one_draw_per_batch``,
-      ``near_one_random`` and ``rl_lr_decay``.
 
   Returns:
-    An :class:`~gil_jax.sources.ImportanceSource` that chooses after the forward pass.
+    An :class:`~gil_jax.sources.base.ImportanceSource`.
   """
   if actor not in ACTOR_MODES:
     raise ValueError(f"actor must be one of {ACTOR_MODES}, got {actor!r}")
   if reward_fn is None:
     reward_fn = own_loss_reward(predictor)
-  if authors is None:
-    authors = config.authors
+  policy = config.source_config
   is_seq = predictor.is_sequence
   learns = actor == "learned"
   ddpg = ddpg_lib.make_ddpg(
-      Actor(action_dim=predictor.num_features, hidden=tuple(config.actor_hidden)),
-      Critic(hidden=tuple(config.critic_hidden)),
-      gamma=config.gamma, tau=config.tau)
+      Actor(action_dim=predictor.num_features, hidden=policy.actor_hidden),
+      Critic(hidden=policy.critic_hidden), gamma=policy.gamma, tau=policy.tau)
 
   def flat(tree):
     """[B, T, ...] -> [B*T, ...] for the LSTM's per-step transitions."""
@@ -163,13 +262,13 @@ def make_policy_source(config, predictor: Predictor, *,
     example = ddpg_lib.Transition(s=obs_flat[0], a=m_flat[0],
                                   r=jnp.zeros((), jnp.float32), s_next=obs_flat[0])
     return PolicyState(ddpg=ddpg_state,
-                       replay=replay_lib.init(example, config.replay_capacity),
+                       replay=replay_lib.init(example, policy.replay_capacity),
                        pending=pending,
-                       lr_decay=(authors_lib.rl_rate_decay_init()
-                                 if authors.rl_lr_decay else None))
+                       lr_decay=(rl_rate_decay.rl_rate_decay_init()
+                                 if policy.rl_lr_decay else None))
 
   def propose(pol: PolicyState, keys, ctx: StepContext):
-    hp = ctx.hparams
+    hp = ctx.hparams.source
     # The RL state s = (x, m, zeta, y_hat) (sec. 2.3; LSTM: per step,
     # (x_t, m_t, c_t, h_t)) from the trainer's forward pass.
     s, valid = predictor.observe(ctx.batch, ctx.logits, ctx.features)
@@ -187,7 +286,7 @@ def make_policy_source(config, predictor: Predictor, *,
     no_update = (pol.ddpg, {"critic_loss": jnp.float32(0),
                             "actor_loss": jnp.float32(0)})
     actor_lr, critic_lr = hp.actor_lr, hp.critic_lr
-    if authors.rl_lr_decay:
+    if policy.rl_lr_decay:
       actor_lr = actor_lr * pol.lr_decay.scale
       critic_lr = critic_lr * pol.lr_decay.scale
     if learns:
@@ -195,38 +294,38 @@ def make_policy_source(config, predictor: Predictor, *,
           replay.size > 0,
           lambda: _float32_metrics(ddpg.update(
               pol.ddpg, replay_lib.sample(replay, keys["replay"],
-                                          config.rl_batch_size),
+                                          policy.rl_batch_size),
               actor_lr=actor_lr, critic_lr=critic_lr)),
           lambda: no_update)
     else:
       ddpg_state, rl_metrics = no_update
-    if authors.rl_lr_decay:
+    if policy.rl_lr_decay:
       # The authors decay the rates after the DDPG update of the step whose reward
       # completes the window; that update is this one (it belongs to step - 1).
-      decayed = authors_lib.rl_rate_decay_update(pol.lr_decay, ctx.step - 1,
+      decayed = rl_rate_decay.rl_rate_decay_update(pol.lr_decay, ctx.step - 1,
                                                  done.r.mean())
       pol = pol._replace(lr_decay=jax.tree.map(
           lambda new, old: jnp.where(ctx.step > 0, new, old), decayed,
           pol.lr_decay))
       rl_metrics = {**rl_metrics, "rl_lr_scale": pol.lr_decay.scale}
 
-    p2, p3 = policy_lib.probabilities(
-        config.exploration._replace(p2=hp.p2, p3=hp.p3), ctx.step)
+    p2, p3 = exploration_lib.probabilities(
+        policy.exploration._replace(p2=hp.p2, p3=hp.p3), ctx.step)
     k_beh = keys["behaviour"]
     if actor == "none":
       # The actor's share of eq. (42) goes to random actions: a second random draw
       # stands in for pi(s), so mode choices and the other draws equal GIL's.
       k_beh, k_stand_in = jax.random.split(k_beh)
-      proposal = policy_lib.random_importance(k_stand_in, ctx.batch.m.shape,
-                                              config.exploration.sigma,
-                                              near_one_only=authors.near_one_random)
+      proposal = exploration_lib.random_importance(k_stand_in, ctx.batch.m.shape,
+                                              policy.exploration.sigma,
+                                              near_one_only=policy.near_one_random)
     else:
       proposal = ddpg.act(ddpg_state.actor, s)
-    action, mode = policy_lib.behaviour_action(
-        k_beh, proposal, ctx.batch.m, p2, p3, config.exploration.sigma,
-        one_draw_per_batch=authors.one_draw_per_batch,
-        near_one_only=authors.near_one_random)                             # eq. (42)
-    actor_share = (mode == policy_lib.ACTOR).mean()
+    action, mode = exploration_lib.behaviour_action(
+        k_beh, proposal, ctx.batch.m, p2, p3, policy.exploration.sigma,
+        one_draw_per_batch=policy.one_draw_per_batch,
+        near_one_only=policy.near_one_random)                             # eq. (42)
+    actor_share = (mode == exploration_lib.ACTOR).mean()
     if actor == "none":
       actor_share = jnp.zeros_like(actor_share)
     pol = pol._replace(ddpg=ddpg_state, replay=replay,
@@ -235,7 +334,7 @@ def make_policy_source(config, predictor: Predictor, *,
                          **rl_metrics}
 
   def observe(pol: PolicyState, keys, ctx: StepContext, action, params_after):
-    if authors.reward_before_update:
+    if policy.reward_before_update:
       # The authors' reward: the batch's, before the update, shared by the batch;
       # it does not depend on the action.
       reward = reward_fn(keys, ctx, action, ctx.params)
@@ -248,14 +347,14 @@ def make_policy_source(config, predictor: Predictor, *,
     return pol._replace(pending=pending), {"reward": reward.mean()}
 
   def diagnose(pol: PolicyState, key, ctx: StepContext) -> dict:
-    from gil_jax import credit  # local: diagnostics only
     s, _ = predictor.observe(ctx.batch, ctx.logits, ctx.features)
     return credit.policy_diagnostics(predictor, ddpg, pol.ddpg, s, ctx, key,
-                                     config=config, reward=diagnose_reward)
+                                     heldout_rows=policy.meta_batch_size,
+                                     reward=diagnose_reward)
 
   return ImportanceSource(
       init=init, propose=propose, observe=observe,
-      key_names=KEY_NAMES + tuple(extra_keys), after_forward=True,
+      key_names=KEY_NAMES + tuple(extra_keys),
       balanced_batches=balanced_batches,
       export=lambda pol: pol.ddpg.actor, diagnose=diagnose)
 
@@ -279,3 +378,9 @@ def gil_random_factory(config, predictor: Predictor) -> ImportanceSource:
 def gil_frozen_factory(config, predictor: Predictor) -> ImportanceSource:
   """``gil_frozen``: control with the actor kept at its initialisation."""
   return make_policy_source(config, predictor, actor="frozen")
+
+
+register_source("gil", gil_factory, config=PolicyConfig)
+register_source("gil_d", gil_d_factory, config=GILDConfig)
+register_source("gil_random", gil_random_factory, config=PolicyConfig)
+register_source("gil_frozen", gil_frozen_factory, config=PolicyConfig)

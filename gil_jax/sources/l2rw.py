@@ -21,8 +21,38 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from gil_jax import credit
-from gil_jax.sources import ImportanceSource, Predictor, StepContext
+import dataclasses
+
+from gil_jax.predictor import Predictor, StepContext
+from gil_jax.sources import credit
+from gil_jax.sources.base import ImportanceSource, no_observation, register_source
+
+PRIORS = ("ones", "mask")
+
+
+@dataclasses.dataclass(frozen=True)
+class L2RWConfig:
+  """Options of ``gil_l2rw``.
+
+  Attributes:
+    meta_batch_size: held-out training rows drawn each step.
+    meta_shrink: ``lambda``, the share of the credit weights in ``a`` (1 = pure
+      credit, 0 = the prior).
+    meta_prior: the prior ``a0``: ``"ones"`` (plain gradient) or ``"mask"``
+      (GIL-H).
+  """
+  meta_batch_size: int = 128
+  meta_shrink: float = 0.5
+  meta_prior: str = "ones"
+
+  def __post_init__(self):
+    if self.meta_batch_size < 1:
+      raise ValueError(f"meta_batch_size must be >= 1, got {self.meta_batch_size}")
+    if not 0 <= self.meta_shrink <= 1:
+      raise ValueError(f"meta_shrink must lie in [0, 1], got {self.meta_shrink}")
+    if self.meta_prior not in PRIORS:
+      raise ValueError(f"meta_prior must be one of {PRIORS}, got "
+                       f"{self.meta_prior!r}")
 
 
 def credit_weights(credit_values, mask, valid=None):
@@ -52,18 +82,19 @@ def prior_importance(kind: str, batch) -> jnp.ndarray:
 
 def gil_l2rw_factory(config, predictor: Predictor) -> ImportanceSource:
   """``gil_l2rw``: see the module docstring."""
-  shrink = config.meta_shrink
+  options = config.source_config
+  shrink = options.meta_shrink
 
   def init(key, ctx: StepContext):
     del key
     credit.check_heldout_possible("gil_l2rw", ctx.train, config.batch_size,
-                                  config.meta_batch_size)
+                                  options.meta_batch_size)
     return None
 
   def propose(state, keys, ctx: StepContext):
-    rows = credit.heldout_rows(keys["meta"], ctx.train, ctx.batch_idx,
-                               config.meta_batch_size)
-    prior = prior_importance(config.meta_prior, ctx.batch)
+    rows = credit.draw_heldout_rows(keys["meta"], ctx.train, ctx.batch_idx,
+                               options.meta_batch_size)
+    prior = prior_importance(options.meta_prior, ctx.batch)
     c = credit.heldout_credit(predictor, ctx, prior, rows)
     w = credit_weights(c, ctx.batch.m, ctx.valid)
     a = (1.0 - shrink) * prior + shrink * w
@@ -72,9 +103,8 @@ def gil_l2rw_factory(config, predictor: Predictor) -> ImportanceSource:
                       "credit_positive": credit.masked_mean(
                           c > 0, (observed & (c != 0)).astype(jnp.float32))}
 
-  def observe(state, keys, ctx, a, params_after):
-    del keys, ctx, a, params_after
-    return state, {}
+  return ImportanceSource(init=init, propose=propose, observe=no_observation,
+                          key_names=("rng", "next", "meta"))
 
-  return ImportanceSource(init=init, propose=propose, observe=observe,
-                          key_names=("rng", "next", "meta"), after_forward=True)
+
+register_source("gil_l2rw", gil_l2rw_factory, config=L2RWConfig, looks_ahead=True)

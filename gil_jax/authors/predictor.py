@@ -1,6 +1,6 @@
 """The authors' predictor update: BN in training mode and L2 in the per-example loss.
 
-Switches 1-2 of :class:`gil_jax.authors_mode.AuthorsMode`.  The authors' TF1 code
+Switches 1-2 of the authors' code (:mod:`gil_jax.authors`), as a predictor.  The authors' TF1 code
 (``tabular_data/tabular_mlp_GIL_train.py``) takes the per-example gradient of each
 example's loss ``L_b = CE_b + R`` (``R`` its weight decay), scales the first layer's
 per-example gradient rows by ``a_b`` and averages over the batch:
@@ -40,31 +40,64 @@ vmapped: a ``lax.cond`` on the step would compute both branches anyway.
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+import math
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
 from gil_jax import metrics as metrics_lib
-from gil_jax.data import Split
-from gil_jax.models import BatchNormMLPPredictor, MLPPredictor
-from gil_jax.sources import ImportanceSource, StepContext
+from gil_jax.authors.batch_norm import BatchNormMLPPredictor
+from gil_jax.data.containers import Split
+from gil_jax.models.mlp import MLPPredictor, mlp_model
+from gil_jax.predictor import (Predictor, StepContext, make_context,
+                               make_forward_backward, make_optimizer,
+                               weighted_optimizer)
 
 
 class AuthorsPredictor(NamedTuple):
-  """What replaces the trainer's defaults under ``authors.batch_norm``/``l2``.
+  """The authors' predictor switches (all off = the paper's predictor).
 
   Attributes:
-    model: the Flax predictor (:class:`BatchNormMLPPredictor` with batch norm).
-    update: ``(ctx, importance) -> (params, opt_state)``, the trainer's step update
-      (``ctx`` with the forward/backward pass; ``opt_state`` in the layout of
-      sources that choose after the forward pass).
-    evaluate: ``(params, split) -> logits`` in inference mode.
+    batch_norm: BN in training mode on the hidden layers, with per-example
+      (batch-coupled) gradients gated by the importance (switch 1).
+    l2: coefficient of the L2 term inside each example's loss (switch 2; 0 = off,
+      the authors' 0.02).
+    bn_eval_rows: with ``batch_norm``, how many fixed training rows (evenly spaced
+      over the training split) the evaluation's BN statistics are computed on.
   """
-  model: Any
-  update: Callable[[StepContext, jax.Array | None], tuple[Any, Any]]
-  evaluate: Callable[[Any, Split], jax.Array]
+  batch_norm: bool = False
+  l2: float = 0.0
+  bn_eval_rows: int = 1024
+
+  @property
+  def active(self) -> bool:
+    """Whether the predictor's model or update differ from the paper's."""
+    return bool(self.batch_norm) or self.l2 > 0
+
+  def check(self, config, looks_ahead: bool) -> None:
+    """Raises ``ValueError`` if the switches do not fit ``config`` (a
+    :class:`gil_jax.config.TrainConfig`; ``looks_ahead``: its source's trait)."""
+    if not (math.isfinite(self.l2) and self.l2 >= 0):
+      raise ValueError(f"authors.l2 must be finite and >= 0, got {self.l2}")
+    if self.bn_eval_rows < 1:
+      raise ValueError(f"authors.bn_eval_rows must be >= 1, got {self.bn_eval_rows}")
+    if not self.active:
+      return
+    if config.model != "mlp":
+      raise ValueError(f"authors.batch_norm / authors.l2 are implemented for the MLP "
+                       f"predictor only (the authors' tabular code), got model "
+                       f"{config.model!r}")
+    if looks_ahead:
+      raise ValueError(f"authors.batch_norm / authors.l2 replace the factored update "
+                       f"of eq. (4) that source {config.source!r} looks ahead through")
+    if config.diagnostics:
+      raise ValueError("diagnostics (exact credit through the factored update) are "
+                       "not available with authors.batch_norm / authors.l2")
+    if self.batch_norm and config.batch_size < 2:
+      raise ValueError(f"batch norm in training mode needs batch_size >= 2, got "
+                       f"{config.batch_size}")
 
 
 def regularised_paths(params: dict, batch_norm: bool) -> list[tuple[str, str]]:
@@ -115,22 +148,23 @@ def gated_kernel_gradient(model, params, batch: Split, importance: jax.Array
   return outer.T @ jac.reshape(b * b, width) / b
 
 
-def make_authors_predictor(config, num_classes: int,
-                           make_optimizer: Callable[..., optax.GradientTransformation]
-                           ) -> AuthorsPredictor:
-  """The model, update and evaluation of ``config.authors``' switches 1-2.
+def precise_statistics(model, params, train_x: jax.Array, rows: int) -> dict:
+  """BN statistics of ``params`` on ``rows`` fixed, evenly spaced training rows."""
+  n = train_x.shape[0]
+  idx = jnp.round(jnp.linspace(0, n - 1, min(rows, n))).astype(jnp.int32)
+  _, state = model.apply(params, train_x[idx], mutable=["bn_stats"])
+  return state["bn_stats"]
 
-  Args:
-    config: the run's ``TrainConfig`` (``authors.changes_predictor`` true).
-    num_classes: ``C``.
-    make_optimizer: ``(config, learning_rate) -> optax`` optimizer (the trainer's).
-  """
+
+def make_authors_predictor(config, num_features: int, num_classes: int) -> Predictor:
+  """The :class:`~gil_jax.predictor.Predictor` of ``config.authors``' switches 1-2:
+  their model, their gated update and evaluation with precise-BN statistics.  It
+  has no look-ahead (its update is not eq. (4)'s factored rule)."""
   authors = config.authors
   bn = bool(authors.batch_norm)
-  if bn:
-    model = BatchNormMLPPredictor(hidden=tuple(config.hidden), num_classes=num_classes)
-  else:
-    model = MLPPredictor(hidden=tuple(config.hidden), num_classes=num_classes)
+  module = (BatchNormMLPPredictor if bn else MLPPredictor)(
+      hidden=tuple(config.hidden), num_classes=num_classes)
+  model = mlp_model(config.hidden, num_classes, module=module)
 
   def update(ctx: StepContext, importance):
     params = ctx.params
@@ -138,7 +172,7 @@ def make_authors_predictor(config, num_classes: int,
     g_kernel = grads["params"]["encoder"]["kernel"]
     if importance is not None:
       if bn:
-        g_kernel = gated_kernel_gradient(model, params, ctx.batch, importance)
+        g_kernel = gated_kernel_gradient(module, params, ctx.batch, importance)
       else:   # no coupling: eq. (4)'s factored rule (delta is of the mean loss)
         g_kernel = (ctx.x_enc * importance).T @ ctx.delta
     inner = dict(grads["params"])
@@ -153,40 +187,24 @@ def make_authors_predictor(config, num_classes: int,
           decay = decay * importance.mean(0)[:, None]   # gated per input row
         inner[layer] = {**inner[layer], leaf: inner[layer][leaf] + decay}
     grads = {**grads, "params": inner}
-    # Sources all choose after the forward pass here: the optimizer's state is the
-    # second entry of eq. (4)'s chain (whose first entry is stateless).
+    # The kernel gradient is already the authors': only the optimizer's part of the
+    # chain (second entry) moves.
     tx = make_optimizer(config, ctx.hparams.learning_rate)
     updates, opt_inner = tx.update(grads, ctx.opt_state[1], params)
     params = optax.apply_updates(params, updates)
     if bn:
-      params = {**params, "bn_stats": precise_statistics(model, params, ctx.train.x,
+      params = {**params, "bn_stats": precise_statistics(module, params, ctx.train.x,
                                                          authors.bn_eval_rows)}
     return params, (ctx.opt_state[0], opt_inner)
 
   def evaluate(params, split: Split):
     if bn:
-      return model.apply(params, split.x, use_stats=True)[0]
-    return model.apply(params, split.x)[0]
+      return module.apply(params, split.x, use_stats=True)[0]
+    return module.apply(params, split.x)[0]
 
-  return AuthorsPredictor(model=model, update=update, evaluate=evaluate)
-
-
-def precise_statistics(model, params, train_x: jax.Array, rows: int) -> dict:
-  """BN statistics of ``params`` on ``rows`` fixed, evenly spaced training rows."""
-  n = train_x.shape[0]
-  idx = jnp.round(jnp.linspace(0, n - 1, min(rows, n))).astype(jnp.int32)
-  _, state = model.apply(params, train_x[idx], mutable=["bn_stats"])
-  return state["bn_stats"]
-
-
-def adopt(config, num_classes: int, source: ImportanceSource,
-          make_optimizer: Callable[..., optax.GradientTransformation]):
-  """The trainer's one dispatch to this module.
-
-  Returns ``(model, source, update, evaluate)``: the source is made to choose
-  after the forward pass (the update needs the batch's forward/backward pass and
-  one optimizer-state layout for every method).
-  """
-  rule = make_authors_predictor(config, num_classes, make_optimizer)
-  return (rule.model, source._replace(after_forward=True), rule.update,
-          rule.evaluate)
+  return Predictor(
+      model=model, init=model.init, init_optimizer=weighted_optimizer(config).init,
+      apply=model.apply, evaluate=evaluate,
+      context=make_context(make_forward_backward(model)), update=update,
+      lookahead=None, kernel_update=None, num_features=num_features,
+      num_classes=num_classes)

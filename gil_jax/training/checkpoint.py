@@ -1,6 +1,6 @@
 """Checkpoints of the full training state with orbax, for stopping and resuming.
 
-The state saved is everything :func:`gil_jax.train.fit_many` needs to continue as if
+The state saved is everything :func:`gil_jax.training.fit.fit_many` needs to continue as if
 it had never stopped: predictor, actor, critic, target networks, optimizer states,
 replay buffer, RNG keys, step, hyper-parameters, best-on-validation parameters, plus
 the history logged so far and a *fingerprint* of the run (config, seeds, data shapes,
@@ -28,7 +28,7 @@ def fingerprint(config, seeds: Sequence[int], hparams, train, val,
   """What must agree between a checkpoint and the run that resumes from it.
 
   Args:
-    config: the runs' :class:`gil_jax.train.TrainConfig`.
+    config: the runs' :class:`gil_jax.config.TrainConfig`.
     seeds, hparams: one per run.
     train, val: the (stacked) splits; their shapes enter the fingerprint.
     evals_per_call: evaluations per host call, i.e. the schedule of checkpoints: a
@@ -37,13 +37,10 @@ def fingerprint(config, seeds: Sequence[int], hparams, train, val,
     extra: further entries that define the run (e.g. the launcher's data config and
       a digest of the data); each key becomes a top-level entry.
   """
-  cfg = dataclasses.asdict(config)
-  cfg["exploration"] = dict(config.exploration._asdict())
   out = {
-      "config": jsonable(cfg),
+      "config": jsonable(config),
       "seeds": [int(s) for s in seeds],
-      "hparams": [jsonable({k: float(v) for k, v in h._asdict().items()})
-                  for h in hparams],
+      "hparams": [jsonable(jax.tree.map(float, h)) for h in hparams],
       "train_shapes": jsonable(jax.tree.map(lambda v: list(np.shape(v)), train)),
       "val_shapes": jsonable(jax.tree.map(lambda v: list(np.shape(v)), val)),
   }
@@ -69,8 +66,13 @@ def data_digest(*trees) -> str:
 
 
 def jsonable(obj):
-  """``obj`` with dicts, NamedTuples, tuples and numpy scalars turned into the JSON
-  types they are stored as (so that a stored fingerprint compares equal)."""
+  """``obj`` with dicts, dataclasses, NamedTuples, tuples and numpy scalars turned
+  into the JSON types they are stored as (so that a stored fingerprint compares
+  equal).  A dataclass keeps its class name, so two sources' configs with equal
+  fields still differ."""
+  if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+    fields = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+    return {"class": type(obj).__name__, **jsonable(fields)}
   if isinstance(obj, dict):
     return {str(k): jsonable(v) for k, v in obj.items()}
   if isinstance(obj, tuple) and hasattr(obj, "_asdict"):

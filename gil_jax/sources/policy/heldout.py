@@ -17,18 +17,32 @@ samples' and entries' contributions helped, on a stable scale.
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax.numpy as jnp
 
-from gil_jax import credit
-from gil_jax.policy_source import make_policy_source
-from gil_jax.sources import ImportanceSource, Predictor, StepContext
+from gil_jax.predictor import Predictor, StepContext
+from gil_jax.sources import credit
+from gil_jax.sources.base import ImportanceSource, register_source
+from gil_jax.sources.policy.source import PolicyConfig, make_policy_source
+
+
+@dataclasses.dataclass(frozen=True)
+class HeldoutPolicyConfig(PolicyConfig):
+  """GIL's options; ``meta_batch_size`` rows score the reward's held-out credit."""
+
+  def __post_init__(self):
+    super().__post_init__()
+    if self.reward_before_update:
+      raise ValueError("reward_before_update does not apply to gil_heldout: its "
+                       "reward is the held-out credit of the update itself")
 
 
 def heldout_reward(config, predictor: Predictor):
   """``reward_fn`` of :func:`make_policy_source`: normalised held-out credit."""
   def reward(keys, ctx: StepContext, importance, params_after):
-    rows = credit.heldout_rows(keys["meta"], ctx.train, ctx.batch_idx,
-                               config.meta_batch_size)
+    rows = credit.draw_heldout_rows(keys["meta"], ctx.train, ctx.batch_idx,
+                               config.source_config.meta_batch_size)
     c = credit.heldout_credit(predictor, ctx, importance, rows, params_after)
     r = jnp.sum((importance * c).reshape(c.shape[0], -1), axis=1)
     return r / jnp.maximum(jnp.mean(jnp.abs(r)), 1e-30)
@@ -44,7 +58,11 @@ def gil_heldout_factory(config, predictor: Predictor) -> ImportanceSource:
 
   def init(key, ctx):
     credit.check_heldout_possible("gil_heldout", ctx.train, config.batch_size,
-                                  config.meta_batch_size)
+                                  config.source_config.meta_batch_size)
     return base_init(key, ctx)
 
   return source._replace(init=init)
+
+
+register_source("gil_heldout", gil_heldout_factory, config=HeldoutPolicyConfig,
+                looks_ahead=True)

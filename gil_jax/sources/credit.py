@@ -22,9 +22,9 @@ Two losses matter (see ``docs/results/policy.md`` and ``docs/results/importance.
   of the paper's reward.
 * The loss on training rows *outside* the batch (:func:`heldout_credit`): an entry's
   contribution is worth keeping when it lowers that loss.  For SGD and ``G`` at
-  ``theta`` this is ``u_bj = eta x_bj (delta_b . G_j)`` of the held-out-credit issue.
+  ``theta`` this is ``u_bj = eta x_bj (delta_b . G_j)``.
 
-Also here: the held-out rows of a step (:func:`heldout_rows`), and the policy
+Also here: the held-out rows of a step (:func:`draw_heldout_rows`), and the policy
 diagnostics recorded at every evaluation (:func:`policy_diagnostics`).  All functions
 are pure and jittable; they take the trainer's :class:`~gil_jax.sources.Predictor`
 and :class:`~gil_jax.sources.StepContext`.
@@ -38,8 +38,9 @@ import jax
 import jax.numpy as jnp
 
 from gil_jax import metrics as metrics_lib
-from gil_jax.data import Split
-from gil_jax.sources import Predictor, StepContext, take
+from gil_jax.data.containers import Split
+from gil_jax.predictor import Predictor, StepContext
+from gil_jax.sources.base import take
 
 
 def kernel_jacobian(predictor: Predictor, ctx: StepContext,
@@ -92,14 +93,14 @@ def own_loss_sensitivity(predictor: Predictor, ctx: StepContext,
     predictor: the trainer's predictor functions.
     ctx: the step's context with gradients (``delta``, ``x_enc``, ``grads``).
     importance: ``a``, shaped like ``ctx.batch.x``.
-    params_after: ``theta'(a)``; computed with ``predictor.update`` if omitted.
+    params_after: ``theta'(a)``; computed with ``predictor.lookahead`` if omitted.
     jacobian: ``J`` at ``a`` (:func:`kernel_jacobian`); computed if omitted.
 
   Returns:
     ``[B, d]`` (LSTM ``[B, T, d]``, zero on padded steps).
   """
   if params_after is None:
-    params_after, _ = predictor.update(ctx, importance)
+    params_after, _ = predictor.lookahead(ctx, importance)
   if jacobian is None:
     jacobian = kernel_jacobian(predictor, ctx, importance)
   x = ctx.x_enc
@@ -116,7 +117,7 @@ def own_loss_sensitivity_autodiff(predictor: Predictor, ctx: StepContext,
   """Reference for :func:`own_loss_sensitivity`: ``jax.grad`` of each ``r_b``
   through the real optimizer update (``B`` backward passes; tests and checks)."""
   def reward(a, b):
-    params_after, _ = predictor.update(ctx, a)
+    params_after, _ = predictor.lookahead(ctx, a)
     logits, _ = predictor.apply(params_after, ctx.batch)
     return -metrics_lib.cross_entropy(logits, ctx.batch.y)[b]
 
@@ -138,8 +139,8 @@ class HeldoutRows(NamedTuple):
   weight: jax.Array    # [n], 0 for rows of the current batch, sums to 1
 
 
-def heldout_rows(key: jax.Array, train: Split, batch_idx: jax.Array,
-                 n: int) -> HeldoutRows:
+def draw_heldout_rows(key: jax.Array, train: Split, batch_idx: jax.Array,
+                      n: int) -> HeldoutRows:
   """``n`` training rows outside the current batch (see :class:`HeldoutRows`)."""
   idx = jax.random.randint(key, (n,), 0, train.x.shape[0])
   outside = ~jnp.any(idx[:, None] == batch_idx[None, :], axis=1)
@@ -189,7 +190,7 @@ def heldout_credit(predictor: Predictor, ctx: StepContext, importance: jax.Array
     ``[B, d]`` (LSTM ``[B, T, d]``).
   """
   if params_after is None:
-    params_after, _ = predictor.update(ctx, importance)
+    params_after, _ = predictor.lookahead(ctx, importance)
   if jacobian is None:
     jacobian = kernel_jacobian(predictor, ctx, importance)
   g_meta = heldout_kernel_gradient(predictor, params_after, ctx.train, rows)
@@ -253,7 +254,7 @@ def action_statistics(action: jax.Array, mask: jax.Array,
 
 
 def policy_diagnostics(predictor: Predictor, ddpg, ddpg_state, s: jax.Array,
-                       ctx: StepContext, key: jax.Array, *, config,
+                       ctx: StepContext, key: jax.Array, *, heldout_rows: int,
                        reward: str = "own_loss") -> dict:
   """What the actor and critic know about the true effect of the importance.
 
@@ -268,10 +269,10 @@ def policy_diagnostics(predictor: Predictor, ddpg, ddpg_state, s: jax.Array,
     A flat dict of scalars (recorded in the history with a ``diag_`` prefix).
   """
   action = ddpg.act(ddpg_state.actor, s)
-  params_after, _ = predictor.update(ctx, action)
+  params_after, _ = predictor.lookahead(ctx, action)
   jac = kernel_jacobian(predictor, ctx, action)
   own = own_loss_sensitivity(predictor, ctx, action, params_after, jac)
-  rows = heldout_rows(key, ctx.train, ctx.batch_idx, config.meta_batch_size)
+  rows = draw_heldout_rows(key, ctx.train, ctx.batch_idx, heldout_rows)
   held = heldout_credit(predictor, ctx, action, rows, params_after, jac)
   if reward == "own_loss":
     exact = own

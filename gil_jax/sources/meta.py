@@ -19,14 +19,50 @@ held-out rows are drawn every step from training rows outside the batch.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, NamedTuple
 
 import jax
 import optax
 
-from gil_jax import credit
-from gil_jax.models import Actor
-from gil_jax.sources import ImportanceSource, Predictor, StepContext
+from gil_jax.config import check_positive
+from gil_jax.predictor import Predictor, StepContext
+from gil_jax.sources import credit
+from gil_jax.sources.base import ImportanceSource, no_observation, register_source
+from gil_jax.sources.policy.networks import Actor
+
+
+class MetaHParams(NamedTuple):
+  """``gil_meta``'s scalar that one compiled program can vary across runs."""
+  meta_lr: float
+
+
+@dataclasses.dataclass(frozen=True)
+class MetaConfig:
+  """Options of ``gil_meta``.
+
+  Attributes:
+    meta_batch_size: held-out training rows drawn each step.
+    meta_hidden: widths of the importance network ``h_psi``.
+    meta_lr: Adam rate of ``h_psi``.
+  """
+  meta_batch_size: int = 128
+  meta_hidden: tuple[int, ...] = (128,)
+  meta_lr: float = 1e-4
+
+  def __post_init__(self):
+    object.__setattr__(self, "meta_hidden", tuple(int(w) for w in self.meta_hidden))
+    if not self.meta_hidden or any(w < 1 for w in self.meta_hidden):
+      raise ValueError(f"meta_hidden widths must be >= 1, got {self.meta_hidden}")
+    if self.meta_batch_size < 1:
+      raise ValueError(f"meta_batch_size must be >= 1, got {self.meta_batch_size}")
+    check_positive("meta_lr", self.meta_lr)
+
+  def hparams(self) -> MetaHParams:
+    return MetaHParams(meta_lr=self.meta_lr)
+
+  def check_hparams(self, hp: MetaHParams) -> None:
+    check_positive("meta_lr", float(hp.meta_lr))
 
 
 class MetaState(NamedTuple):
@@ -36,7 +72,8 @@ class MetaState(NamedTuple):
 
 def gil_meta_factory(config, predictor: Predictor) -> ImportanceSource:
   """``gil_meta``: see the module docstring."""
-  net = Actor(action_dim=predictor.num_features, hidden=tuple(config.meta_hidden))
+  options = config.source_config
+  net = Actor(action_dim=predictor.num_features, hidden=options.meta_hidden)
 
   def tx(learning_rate):
     return optax.adam(learning_rate)
@@ -47,32 +84,31 @@ def gil_meta_factory(config, predictor: Predictor) -> ImportanceSource:
 
   def init(key, ctx: StepContext) -> MetaState:
     credit.check_heldout_possible("gil_meta", ctx.train, config.batch_size,
-                                  config.meta_batch_size)
+                                  options.meta_batch_size)
     s = observation(ctx)
     params = net.init(key, s.reshape(-1, s.shape[-1])[:1])
     return MetaState(params=params, opt_state=tx(1.0).init(params))
 
   def propose(state: MetaState, keys, ctx: StepContext):
     s = observation(ctx)
-    rows = credit.heldout_rows(keys["meta"], ctx.train, ctx.batch_idx,
-                               config.meta_batch_size)
+    rows = credit.draw_heldout_rows(keys["meta"], ctx.train, ctx.batch_idx,
+                               options.meta_batch_size)
 
     def meta_loss(psi):
-      params_after, _ = predictor.update(ctx, net.apply(psi, s))      # look-ahead
+      params_after, _ = predictor.lookahead(ctx, net.apply(psi, s))      # look-ahead
       return credit.heldout_loss(predictor, params_after, ctx.train, rows)
 
     loss, grads = jax.value_and_grad(meta_loss)(state.params)
-    updates, opt_state = tx(ctx.hparams.actor_lr).update(grads, state.opt_state,
+    updates, opt_state = tx(ctx.hparams.source.meta_lr).update(grads, state.opt_state,
                                                           state.params)
     psi = optax.apply_updates(state.params, updates)
     a = net.apply(psi, s)
     return a, MetaState(psi, opt_state), {"importance": a.mean(),
                                           "meta_loss": loss}
 
-  def observe(state, keys, ctx, a, params_after):
-    del keys, ctx, a, params_after
-    return state, {}
-
-  return ImportanceSource(init=init, propose=propose, observe=observe,
-                          key_names=("rng", "next", "meta"), after_forward=True,
+  return ImportanceSource(init=init, propose=propose, observe=no_observation,
+                          key_names=("rng", "next", "meta"),
                           export=lambda state: state.params)
+
+
+register_source("gil_meta", gil_meta_factory, config=MetaConfig, looks_ahead=True)

@@ -19,7 +19,8 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
-from gil_jax.data import Prepared, stratified_split
+from gil_jax.data.containers import Prepared
+from gil_jax.data.splitting import stratified_split
 
 
 def stratified_folds(y: np.ndarray, num_folds: int, seed: int = 0,
