@@ -20,7 +20,7 @@ What ``fit`` does, in terms of the library:
 3. The ``method`` comes from the launcher's table :data:`gil_jax.methods.METHODS`
    (data transforms, then a trainer), so every table method that needs no fitted
    preprocessing works here, including methods added to that table later.
-4. :func:`gil_jax.train.fit_many` trains and keeps the parameters with the best
+4. :func:`gil_jax.training.fit.fit_many` trains and keeps the parameters with the best
    validation score (early stopping on the validation part, never on data passed
    to ``score``).
 

@@ -216,12 +216,12 @@ def make_context(forward_backward):
 def make_predictor(config, num_features: int, num_classes: int) -> Predictor:
   """The predictor of ``config``: its model, optimizer and update (cached).
 
-  With the authors' predictor switches on (``config.authors``), their batch-coupled
-  update replaces eq. (4)'s factored one (:mod:`gil_jax.authors.predictor`).
+  With the authors' predictor switches on (``config.authors``), the switches build
+  their own predictor, whose batch-coupled update replaces eq. (4)'s factored one
+  (:mod:`gil_jax.authors.predictor`).
   """
   if config.authors.active:
-    from gil_jax.authors.predictor import make_authors_predictor
-    return make_authors_predictor(config, num_features, num_classes)
+    return config.authors.make_predictor(config, num_features, num_classes)
   model = make_model(config.model, config.hidden, num_classes)
   forward_backward = make_forward_backward(model)
   encoder = model.has_encoder

@@ -17,7 +17,7 @@ class BatchNormalization(nn.Module):
   ``use_stats=False`` (training mode) normalises with the batch's own mean and
   (biased) variance over the leading axes; when the ``bn_stats`` collection is
   mutable, those statistics are also written there (how
-  :mod:`gil_jax.authors_predictor` records its evaluation statistics).
+  :mod:`gil_jax.authors.predictor` records its evaluation statistics).
   ``use_stats=True`` normalises with the stored ``bn_stats``.
   """
   epsilon: float = 1e-3
@@ -37,7 +37,7 @@ class BatchNormalization(nn.Module):
       if self.is_mutable_collection("bn_stats") and not self.is_initializing():
         mean_v.value, var_v.value = mean, var
     # Not lax.rsqrt: its derivative under vmap (the per-example Jacobian of
-    # gil_jax.authors_predictor) compiles ~100x slower on XLA's CPU backend.
+    # gil_jax.authors.predictor) compiles far slower on XLA's CPU backend.
     return (u - mean) / jnp.sqrt(var + self.epsilon) + beta
 
 
@@ -49,7 +49,7 @@ class BatchNormMLPPredictor(nn.Module):
   ``slim.fully_connected(..., normalizer_fn=slim.batch_norm)``.  The encoder is an
   :class:`ImportanceDense` named ``encoder`` like :class:`MLPPredictor`'s; its bias
   is cancelled by the normalisation (zero gradient, stays at 0).  Used with
-  ``authors.batch_norm`` (:mod:`gil_jax.authors_predictor`), which trains it with
+  ``authors.batch_norm`` (:mod:`gil_jax.authors.predictor`), which trains it with
   per-example gradients and evaluates it with stored statistics (``use_stats``).
   """
   hidden: Sequence[int]

@@ -18,16 +18,16 @@ is not:
 
       dW_enc = (1/B) sum_{b,c} (a_b * x_c)^T J[b, c]                     (one GEMM)
 
-  This costs ``O(B^2 (d + h) e)`` per step, off the default path (SPEC sec. 1
-  forbids per-example gradients there only); ``a = 1`` (zero imputation) needs no
-  ``J``: it is the plain gradient.
+  This costs ``O(B^2 (d + h) e)`` per step, off the default path (the default
+  path never materialises per-example gradients); ``a = 1`` (zero imputation)
+  needs no ``J``: it is the plain gradient.
 * **Weight decay inside each example's loss**: ``R = l2/2 * mean_t ||w_t||^2``
   over the regularised tensors (hidden kernels and biases: ``slim``'s
   ``l2_regularizer(l2)`` on each, ``tf.reduce_mean`` over the collection), so
   ``dR/dw = (l2 / n_terms) w`` and the encoder's row ``j`` gets it scaled by
   ``mean_b a_bj``; every other regularised tensor gets it whole.
 
-Evaluation: the authors' moving-average statistics were unstable (SPEC sec. 4).  We
+Evaluation: the authors' moving-average statistics were unstable (test accuracy swinging between 0.13 and 0.79 run to run).  We
 use "precise BN": after every update, the statistics of each BN layer are recomputed
 with the new parameters on a fixed set of training rows (``authors.bn_eval_rows``,
 evenly spaced over the training split; each layer's statistics with the layers below
@@ -98,6 +98,10 @@ class AuthorsPredictor(NamedTuple):
     if self.batch_norm and config.batch_size < 2:
       raise ValueError(f"batch norm in training mode needs batch_size >= 2, got "
                        f"{config.batch_size}")
+
+  def make_predictor(self, config, num_features: int, num_classes: int) -> Predictor:
+    """The predictor these switches describe (:func:`make_authors_predictor`)."""
+    return make_authors_predictor(config, num_features, num_classes)
 
 
 def regularised_paths(params: dict, batch_norm: bool) -> list[tuple[str, str]]:

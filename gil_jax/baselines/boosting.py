@@ -32,7 +32,7 @@ SUMMARIES = ("last", "mean", "min", "max", "count", "since_last")
 
 
 class BoostingResult(NamedTuple):
-  """Fields as :class:`gil_jax.train.FitResult` where they apply."""
+  """Fields as :class:`gil_jax.training.fit.FitResult` where they apply."""
   model: HistGradientBoostingClassifier
   best_step: int          # boosting iterations of the selected model
   val: dict

@@ -27,7 +27,7 @@ C_GRID = (0.01, 0.1, 1.0, 10.0)
 
 
 class LinearResult(NamedTuple):
-  """Fields as :class:`gil_jax.train.FitResult` where they apply."""
+  """Fields as :class:`gil_jax.training.fit.FitResult` where they apply."""
   model: LogisticRegression
   best_step: int          # solver iterations of the selected model
   val: dict

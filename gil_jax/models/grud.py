@@ -105,7 +105,7 @@ def _positive_uniform(scale: float) -> Callable[..., jax.Array]:
 
 class GRUD(nn.Module):
   """GRU-D (Che et al. 2018, "Recurrent Neural Networks for Multivariate Time Series
-  with Missing Values"), a time-series baseline of SPEC sec. 2.
+  with Missing Values"), the time-series baseline of the paper's tables.
 
   Per step, with ``delta`` from :func:`time_since_observed`::
 

@@ -126,7 +126,7 @@ class LSTMPredictor(nn.Module):
     if importance is not None:
       flat_importance = zero_padding(importance, valid).reshape(-1, d)
     # One matmul for all steps, so that the importance weights W's gradient in one
-    # place (SPEC sec. 1); the recurrence below only adds h_{t-1} U.
+    # place; the recurrence below only adds h_{t-1} U.
     u = ImportanceDense(width, bias_init=_lstm_bias_init(self.hidden_size),
                         name="encoder")(x.reshape(-1, d), flat_importance)
     u = u.reshape(batch, max_len, width)
@@ -160,7 +160,8 @@ class LSTMPredictor(nn.Module):
 
 def sequence_policy_state(x: jax.Array, m: jax.Array, c: jax.Array, h: jax.Array,
                           valid: jax.Array | None = None) -> jax.Array:
-  """The RL state per sample and step, ``s_{b,t} = (x_t, m_t, c_t, h_t)`` (SPEC sec. 1).
+  """The RL state per sample and step, ``s_{b,t} = (x_t, m_t, c_t, h_t)`` (as in
+  the authors' sequence code).
 
   ``(c_t, h_t)`` are the LSTM states after step ``t`` (``LSTMFeatures.c``/``.h``), as
   in the authors' sequence code; the action ``a_{b,t}`` weights ``x_t``'s gradient.

@@ -3,7 +3,7 @@
 Ren et al. (2018), "Learning to Reweight Examples for Robust Deep Learning", weight
 each example by the clipped negative meta-gradient of a held-out loss with respect
 to its weight, taken through a one-step look-ahead.  Applied per entry to GIL's
-encoder gradient (:mod:`gil_jax.credit`, eq. (1)):
+encoder gradient (:mod:`gil_jax.sources.credit`, eq. (1)):
 
     c_bj = -dL_meta(theta'(a0)) / da_bj        at the prior a0 (1, or the mask m)
     w_bj = max(c_bj, 0) / max_j' max(c_bj', 0)        per sample, in [0, 1]

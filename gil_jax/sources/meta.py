@@ -1,20 +1,21 @@
 """``gil_meta``: an importance network trained by the meta-gradient of held-out loss.
 
 No RL.  The importance comes from a network ``h_psi(s)`` on GIL's state (the same
-Flax module as GIL's actor, :class:`gil_jax.models.Actor`, with widths
-``meta_hidden``: one layer of 128 by default, the actor's 400-300 before
-2026-12-01), trained so that the predictor's update lowers the loss of training rows
+Flax module as GIL's actor, :class:`gil_jax.sources.policy.networks.Actor`, with
+widths ``meta_hidden``: one layer of 128 by default, which scores as the actor's
+400-300 at a third of the cost), trained so that the predictor's update lowers the
+loss of training rows
 outside the batch (the scheme of Ren et al. 2018 and Shu et al. 2019,
 "Meta-Weight-Net", applied per feature to the encoder gradient).  One step:
 
   1. look-ahead:  theta'(psi) = U(theta, g(h_psi(s)))   (the real optimizer update
      with eq. (4)'s kernel gradient; ``delta`` does not depend on ``psi``);
-  2. meta step:   psi <- Adam(psi, dL_meta(theta'(psi)) / dpsi)   (rate ``actor_lr``);
+  2. meta step:   psi <- Adam(psi, dL_meta(theta'(psi)) / dpsi)   (rate ``meta_lr``);
   3. the predictor's update with the new importance ``a = h_psi(s)``.
 
 ``jax.grad`` differentiates through the update in step 1; by eq. (1) of
-:mod:`gil_jax.credit` this costs one held-out backward pass and no Hessian.  The
-held-out rows are drawn every step from training rows outside the batch.
+:mod:`gil_jax.sources.credit` this costs one held-out backward pass and no Hessian.
+The held-out rows are drawn every step from training rows outside the batch.
 """
 
 from __future__ import annotations

@@ -51,7 +51,7 @@ def random_importance(key: jax.Array, shape, sigma: float = 0.2, *,
   which halves the random numbers the training step generates.
 
   ``near_one_only`` draws every entry from the component centred at 1, as the
-  authors' tabular code does (``gil_jax.authors_mode``, switch 5).
+  authors' tabular code does (``PolicyConfig.near_one_random``, :mod:`gil_jax.authors` switch 5).
   """
   u = jax.random.uniform(key, shape, jnp.float32)
   if near_one_only:
@@ -74,7 +74,7 @@ def behaviour_action(key: jax.Array, actor_action: jax.Array, mask: jax.Array,
 
   ``one_draw_per_batch`` draws one mode for the whole batch and ``near_one_only``
   random actions from the near-1 component only (the authors' code, switches 4-5
-  of :mod:`gil_jax.authors_mode`).
+  of :mod:`gil_jax.authors`).
 
   Args:
     key: PRNG key.

@@ -1,15 +1,15 @@
 """``gil_heldout``: GIL's DDPG policy with a reward whose optimum is not ``a = 1``.
 
-Everything is GIL's (:mod:`gil_jax.policy_source`: state, behaviour policy, replay,
+Everything is GIL's (:mod:`gil_jax.sources.policy.source`: state, behaviour policy, replay,
 actor-critic) except the per-sample reward.  The paper's reward, each sample's own
 loss after the update, always improves when the sample gets more weight
-(:func:`gil_jax.credit.own_loss_sensitivity`).  Here the reward is what sample
+(:func:`gil_jax.sources.credit.own_loss_sensitivity`).  Here the reward is what sample
 ``b``'s weighted contribution buys on training rows the update did not see:
 
     r_b = sum_j a_bj c_bj,    c_bj = -dL_meta(theta'(a)) / da_bj    (credit, eq. 1)
 
 the first-order decrease of the held-out loss due to sample ``b`` (exact through the
-real Adam update; for SGD ``(eta/B) sum_j a_bj u_bj`` of the held-out-credit issue).
+real Adam update; for SGD ``(eta/B) sum_j a_bj u_bj``).
 Raw credits are tiny (~1e-4) and drift with the learning rate, so each step's rewards
 are divided by their mean absolute value over the batch: the critic sees which
 samples' and entries' contributions helped, on a stable scale.

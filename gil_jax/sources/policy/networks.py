@@ -14,8 +14,8 @@ def _small_uniform(scale: float):
   """``U[-scale, scale]``: DDPG's final-layer initialisation (Lillicrap et al. 2015,
   sec. 7), so that the first actions are ~0.5 and the first Q-values ~0.
 
-  (``nn.initializers.uniform(scale)`` draws from ``[0, scale)``, all positive: an
-  earlier version used it, which biased every first action above 0.5.)
+  (Not ``nn.initializers.uniform(scale)``: it draws from ``[0, scale)``, all
+  positive, which would bias every first action above 0.5.)
   """
   def init(key, shape, dtype=jnp.float32):
     return jax.random.uniform(key, shape, dtype, -scale, scale)

@@ -89,7 +89,7 @@ def gil_d_reward(ce_per_sample: jax.Array, zeta: jax.Array, labels: jax.Array,
   """Per-sample GIL-D reward ``r_b = -CE_b + c * D(zeta+, zeta-)`` (sec. 2.4, eq. 43).
 
   Pass the cross-entropy and features of the *updated* predictor on the current
-  batch (the reward follows the update, as in :mod:`gil_jax.train`).  We use
+  batch (the reward follows the update, as in :mod:`gil_jax.training.step`).  We use
   cross-entropy where the authors use a KL form of the same loss.  ``D`` is one
   scalar per batch, shared by every sample's reward.
 

@@ -22,7 +22,7 @@ Variants share this module: GIL-D (class-balanced batches, reward of eq. 43), an
 controls that tell whether the actor learns anything: ``gil_random`` (the actor is
 never used: where the behaviour policy would ask it, a random action is taken; no
 DDPG updates) and ``gil_frozen`` (the actor stays at its initialisation).  Other
-rewards plug in through ``reward_fn`` (see :mod:`gil_jax.heldout_policy`).
+rewards plug in through ``reward_fn`` (see :mod:`gil_jax.sources.policy.heldout`).
 """
 
 from __future__ import annotations
