@@ -27,7 +27,8 @@ from gil_jax.data.missingness import mar_mask, mcar_mask
 from gil_jax.estimator import GILClassifier
 from gil_jax.importance import (ImportanceDense, encoder_cotangents,
                                 importance_matmul, importance_weighted_encoder)
-from gil_jax.methods import METHODS, MethodSpec
+from gil_jax.methods import (METHODS, MethodSpec, method_names, method_spec,
+                             register_method)
 from gil_jax.models import Model, register_model
 from gil_jax.predictor import (Predictor, StepContext, make_optimizer,
                                make_predictor)
@@ -75,6 +76,7 @@ __all__ = [
     "TrainState", "Trainer", "make_trainer", "fit", "fit_many", "FitResult",
     "runs_mesh", "Callback", "Checkpointing", "Progress", "Profiling",
     # Methods and the estimator.
-    "METHODS", "MethodSpec", "GILClassifier",
+    "METHODS", "MethodSpec", "method_names", "method_spec", "register_method",
+    "GILClassifier",
     "__version__",
 ]

@@ -61,12 +61,12 @@ _STATELESS_TRANSFORMS = ("mean", "mask_features")
 
 def estimator_methods() -> tuple[str, ...]:
   """The methods of :data:`gil_jax.methods.METHODS` that ``GILClassifier`` accepts."""
-  return tuple(m for m in methods_lib.METHODS if _unsupported(m) is None)
+  return tuple(m for m in methods_lib.method_names() if _unsupported(m) is None)
 
 
 def _unsupported(method: str) -> str | None:
   """Why ``method`` cannot run in the estimator, or None."""
-  spec = methods_lib.METHODS[method]
+  spec = methods_lib.method_spec(method)
   if spec.model not in (None, "mlp"):
     return f"it trains a sequence model ({spec.model!r})"
   if spec.custom not in (None, "input_space"):
@@ -163,7 +163,7 @@ class GILClassifier(ClassifierMixin, BaseEstimator):
   # ------------------------------------------------------------------ fitting
 
   def _check_params(self) -> None:
-    if self.method not in methods_lib.METHODS:
+    if self.method not in methods_lib.method_names():
       raise ValueError(f"unknown method {self.method!r}; choose from "
                        f"{list(estimator_methods())}")
     why = _unsupported(self.method)
@@ -182,7 +182,7 @@ class GILClassifier(ClassifierMixin, BaseEstimator):
                        f"{self.hidden!r}")
 
   def _train_config(self, num_classes: int) -> config_lib.TrainConfig:
-    spec = methods_lib.METHODS[self.method]
+    spec = methods_lib.method_spec(self.method)
     metric = self.selection_metric
     if metric == "auto":
       metric = "auroc" if num_classes == 2 else "accuracy"
@@ -255,7 +255,7 @@ class GILClassifier(ClassifierMixin, BaseEstimator):
     index = {name: j for j, name in enumerate(names)}
     self.columns_kept_ = np.array([index[c] for c in prepared.feature_names],
                                   np.int64)
-    spec = methods_lib.METHODS[self.method]
+    spec = methods_lib.method_spec(self.method)
     prepared = methods_lib.transform(prepared, spec.transforms, seed=seed)
     trainer = self._make_trainer(tcfg, prepared.train.x.shape[-1], num_classes)
     callbacks = [Progress(self._progress)] if self.verbose else []
@@ -285,7 +285,7 @@ class GILClassifier(ClassifierMixin, BaseEstimator):
 
   def _make_trainer(self, tcfg: config_lib.TrainConfig, num_features: int,
                     num_classes: int):
-    spec_custom = getattr(self, "custom_", methods_lib.METHODS[self.method].custom)
+    spec_custom = getattr(self, "custom_", methods_lib.method_spec(self.method).custom)
     if spec_custom == "input_space":
       from gil_jax.baselines import input_space  # local: only this method
       return input_space.make_input_space_trainer(tcfg, num_features, num_classes)

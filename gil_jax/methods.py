@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 from gil_jax import data as data_lib
 from gil_jax.baselines import imputers
+from gil_jax.sources.base import source_names
 
 
 class MethodSpec(NamedTuple):
@@ -123,7 +124,27 @@ def apply_transforms(split: data_lib.Split, transforms: tuple[str, ...],
   return split
 
 
+def register_method(name: str, spec: MethodSpec) -> None:
+  """Adds a launcher method (e.g. a registered source on mask-augmented inputs:
+  ``MethodSpec("my_source", transforms=("mask_features",))``)."""
+  if not isinstance(spec, MethodSpec):
+    raise TypeError(f"method {name!r} needs a MethodSpec, got {type(spec).__name__}")
+  METHODS[name] = spec
+
+
+def method_names() -> tuple[str, ...]:
+  """Every launcher method: the table's, then each registered importance source
+  the table does not already run under another name (a source is a method of its
+  own, on the placeholder-filled inputs)."""
+  listed = set(METHODS.values())
+  return tuple(METHODS) + tuple(s for s in source_names()
+                                if s not in METHODS and MethodSpec(s) not in listed)
+
+
 def method_spec(method: str) -> MethodSpec:
-  if method not in METHODS:
-    raise ValueError(f"unknown method {method!r}; choose from {sorted(METHODS)}")
-  return METHODS[method]
+  """The :class:`MethodSpec` of a launcher method (see :func:`method_names`)."""
+  if method in METHODS:
+    return METHODS[method]
+  if method in method_names():
+    return MethodSpec(source=method)
+  raise ValueError(f"unknown method {method!r}; choose from {sorted(method_names())}")

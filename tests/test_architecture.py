@@ -27,7 +27,7 @@ ALLOWED = {
                  "sources"},
     "baselines": {"data", "importance", "metrics", "models", "predictor", "config",
                   "sources", "training"},
-    "methods": {"data", "baselines"},
+    "methods": {"data", "baselines", "sources.base"},
     "estimator": {"data", "metrics", "config", "methods", "training", "baselines"},
 }
 
