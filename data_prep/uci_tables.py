@@ -7,7 +7,7 @@ Each dataset has two entry points:
   :class:`gil_jax.estimator.GILClassifier` or any scikit-learn estimator;
 * ``load_*(...) -> RawTabular``: the same table one-hot encoded by
   :mod:`gil_jax.frame_encoding` (a missing category = an all-missing group of columns),
-  for the launcher (``launch/experiment.py:DATASETS``).
+  for the launcher (``launch/datasets.py:DATASETS``).
 
 The files are read from ``<repo>/../shared/data/<name>/`` (or ``data_dir``); their
 READMEs give the layout, licences (all CC BY 4.0) and the pitfalls handled here:

@@ -13,7 +13,7 @@ the same scanned on-device training loop (``Trainer.run``):
                      update, reward, next state, replay write and sample, critic and
                      actor updates, Polyak targets (``gil``).
 
-Then, for many runs at once (issue: vmap / sharding / checkpoints):
+Then, for many runs at once (vmap / sharding / checkpoints):
 
   vmap8_over_1:   time of 8 GIL runs (seeds) in one vmapped program over 1 run in the
                   same program shape (``_gpu`` suffix on a GPU); target <= 8 on CPU,
@@ -26,7 +26,7 @@ Then, for many runs at once (issue: vmap / sharding / checkpoints):
   xla: XLA's cost analysis of the compiled steps (FLOPs and bytes per step) and the
        achieved FLOP/s.
 
-LSTM rows (issue #3; ``--models=lstm``, alone, or ``--models=mlp,lstm``, with the
+LSTM rows (``--models=lstm``, alone, or ``--models=mlp,lstm``, with the
 MLP rows; one set of keys per width ``H`` of ``--lstm_sizes``): the same
 three steps for GIL's LSTM predictor (``TrainConfig(model="lstm")``) on synthetic
 sequences (batch 128, ``T = --lstm_max_len`` = 48 steps, ``d = --lstm_features`` = 35,
@@ -35,10 +35,10 @@ sequences (batch 128, ``T = --lstm_max_len`` = 48 steps, ``d = --lstm_features``
 gradient, ``gil_h``), ``lstm{H}_gil_full_ms``, ``lstm{H}_importance_over_plain``
 (target <= 1.15), ``lstm{H}_gil_over_plain`` and ``xla["lstm{H}"][method]``.  A wide
 GIL-LSTM step takes seconds on a CPU, so ``--lstm_steps`` sets the steps per timed
-call for each width (all rows: about 7 minutes for H = 128 and 1024 on a busy 2-core
-CPU, half of it compilation).  Each timed call ends with a validation pass (16
-sequences), which at H = 1024 costs a few % of a step: it is timed alone, in the
-same interleaving, reported as ``lstm{H}_val_pass_ms`` and subtracted.
+call for each width (all rows take minutes on a CPU, half of it compilation).  Each
+timed call ends with a validation pass (16 sequences), which at H = 1024 costs a few
+% of a step: it is timed alone, in the same interleaving, reported as
+``lstm{H}_val_pass_ms`` and subtracted.
 
 Writes ``WORKDIR/bench.json`` with ``plain_ms``, ``importance_ms``, ``gil_full_ms``,
 ``importance_over_plain``, ``gil_full_over_plain``, ``peak_rss_mb``, ``device`` and
@@ -91,8 +91,7 @@ flags.DEFINE_list("policy_hidden", ["400", "300"], "Hidden widths of GIL's actor
                   "critic in every row (App. D).")
 flags.DEFINE_list("meta_wide_hidden", ["400", "300"], "Hidden widths of gil_meta's "
                   "importance network in the meta_wide row (the meta_ms row takes "
-                  "TrainConfig's default; this one gil_meta's default before "
-                  "2026-12-01, the actor's).")
+                  "TrainConfig's default; this one the actor's widths).")
 flags.DEFINE_integer("replay_capacity", 10_000, "GIL replay buffer size.")
 flags.DEFINE_integer("vmap_runs", 8, "Runs in the vmapped timing.")
 flags.DEFINE_integer("vmap_steps", 50, "Steps per timed call in the vmapped timing.")

@@ -51,8 +51,12 @@ from gil_jax import train as train_lib
 from gil_jax.baselines import boosting
 from gil_jax.baselines import imputers
 from gil_jax.methods import apply_transforms
-from launch import experiment
+from gil_jax.methods import method_spec
+from launch import datasets
 from launch import quiet_logs
+from launch import results as results_lib
+from launch import saved_models
+from launch import translation
 from launch import user_errors
 
 FLAGS = flags.FLAGS
@@ -172,7 +176,7 @@ def _load_other_set(config, dataset: str, data_dir: str, set_name, files,
   """The other set as one Raw{Tabular,Sequences}, and the loader's arguments."""
   kwargs = config.data.to_dict()
   kwargs.pop("mask_seed", None)
-  kwargs[experiment.RAW_DATA_ARG[dataset]] = data_dir
+  kwargs[datasets.RAW_DATA_ARG[dataset]] = data_dir
   if set_name is not None:
     kwargs["set_name"] = set_name
   if "data_dir" in kwargs or dataset in ("physionet2012", "mnist"):
@@ -194,7 +198,7 @@ def _load_other_set(config, dataset: str, data_dir: str, set_name, files,
     else:
       kwargs["files"], kwargs["splits"] = None, want
     kwargs["pool"] = True          # one set: every named file
-  raw = experiment.DATASETS[dataset](**kwargs)
+  raw = datasets.DATASETS[dataset](**kwargs)
   if isinstance(raw, tuple) and not hasattr(raw, "_fields"):
     raw = raw[1]                   # (train, test) loaders: the test set
   return raw, kwargs
@@ -204,8 +208,8 @@ def _score(method: str, spec, config, raw, results, workdir, num_classes
            ) -> list[dict]:
   """Per-run metrics of ``method`` on the other set."""
   runs = results["runs"]
-  if spec.custom in experiment.CUSTOM_FITTERS:
-    states = experiment.load_fitted(workdir, method)
+  if spec.custom in translation.CUSTOM_FITTERS:
+    states = saved_models.load_fitted(workdir, method)
     if len(states) != len(runs):
       raise ValueError(f"{method}: {len(states)} saved models for {len(runs)} runs")
     per_run = []
@@ -221,11 +225,11 @@ def _score(method: str, spec, config, raw, results, workdir, num_classes
         probs = st["model"].predict_proba(np.asarray(split.x))
       per_run.append(metrics_lib.classification_metrics(split.y, probs))
     return per_run
-  saved = experiment.load_models(workdir, method)
+  saved = saved_models.load_models(workdir, method)
   fitted = None
   if any(t in imputers.FITTERS for t in spec.transforms):
     fitted = [{k: imputers.from_state(v) for k, v in f["imputers"].items()}
-              for f in experiment.load_fitted(workdir, method)]
+              for f in saved_models.load_fitted(workdir, method)]
   per_run = []
   for i in range(len(runs)):
     split = external_split(config, raw, saved, i)
@@ -235,8 +239,8 @@ def _score(method: str, spec, config, raw, results, workdir, num_classes
                              None if fitted is None else fitted[i])
     if spec.trainer_method == "mean":
       split = data_lib.mean_imputed(split, train_mean)
-    trainer = experiment.make_trainer(config, method, split.x.shape[-1],
-                                      num_classes)
+    trainer = translation.make_trainer(config, method, split.x.shape[-1],
+                                       num_classes)
     params = jax.tree.map(lambda v: v[i], saved["params"])
     probs = train_lib.predict_in_batches(trainer, params, split)
     per_run.append(metrics_lib.classification_metrics(split.y, probs))
@@ -247,12 +251,12 @@ def evaluate(workdir: str, data_dir: str, *, set_name: str | None = None,
              tfds_dir: str | None = None, methods: list[str] | None = None,
              files: str | None = None) -> dict:
   """Scores the saved models of ``workdir`` on the set in ``data_dir``."""
-  results = experiment.load_results(workdir)
+  results = results_lib.load_results(workdir)
   config = ml_collections.ConfigDict(results["config"])
   dataset = config.dataset
-  if dataset not in experiment.RAW_DATA_ARG:
+  if dataset not in datasets.RAW_DATA_ARG:
     raise ValueError(f"external validation is not supported for dataset "
-                     f"{dataset!r}; supported: {sorted(experiment.RAW_DATA_ARG)}")
+                     f"{dataset!r}; supported: {sorted(datasets.RAW_DATA_ARG)}")
   if not os.path.isdir(data_dir):
     raise data_lib.DataFileNotFoundError(f"--data_dir not found: {data_dir!r}")
   if files and dataset != "csv_sequences":
@@ -272,7 +276,8 @@ def evaluate(workdir: str, data_dir: str, *, set_name: str | None = None,
     warnings.warn(f"{workdir}/results.json has no feature_names (a run made "
                   f"before they were recorded): the other set's variables are "
                   f"matched by position, not by name")
-  # Older results files lack num_classes; the other set's loader knows it.
+  # Some results files have no num_classes (e.g. the run behind
+  # docs/results/physionet2012_five_splits.json); the other set's loader knows it.
   num_classes = int(results.get("num_classes") or raw.num_classes)
   summary = data_summary(raw)
   out = {"config": results["config"], "dataset": dataset,
@@ -281,16 +286,16 @@ def evaluate(workdir: str, data_dir: str, *, set_name: str | None = None,
          "training_data_summary": results.get("data_summary", {}),
          "runs": results["runs"], "methods": {}, "skipped": {}}
   for method in methods:
-    spec = experiment.method_spec(method)
+    spec = method_spec(method)
     start = time.perf_counter()
     try:
       per_run = _score(method, spec, config, raw, results, workdir, num_classes)
-    except FileNotFoundError as e:    # a run from before its models were saved
+    except FileNotFoundError as e:    # a method whose models were not saved
       out["skipped"][method] = str(e)
       logging.warning("skipping %s: %s", method, e)
       continue
     out["methods"][method] = {
-        "test": experiment.summarise(per_run),
+        "test": results_lib.summarise(per_run),
         "val": results["methods"][method]["val"],
         "best_step": results["methods"][method]["best_step"],
         "wall_seconds": time.perf_counter() - start,   # scoring only
@@ -330,10 +335,10 @@ def main(argv):
                  tfds_dir=FLAGS.tfds_dir, methods=FLAGS.methods,
                  files=FLAGS.files)
   path = FLAGS.out or os.path.join(FLAGS.workdir, "eval.json")
-  experiment.write_json(out, path)
+  results_lib.write_json(out, path)
   print("\n" + describe(out) + "\n")
   if out["methods"]:
-    print(experiment.format_table(out))
+    print(results_lib.format_table(out))
   for method, why in out["skipped"].items():
     print(f"skipped {method}: {why}")
   print(f"\nwrote {path}")

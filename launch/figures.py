@@ -46,7 +46,11 @@ from absl import app, flags, logging
 from gil_jax import data as data_lib
 from gil_jax import models as models_lib
 from gil_jax import train as train_lib
-from launch import experiment
+from gil_jax.methods import method_spec, transform
+from launch import datasets
+from launch import results as results_lib
+from launch import saved_models
+from launch import translation
 
 FIGURES = ("importance", "tsne", "mse")
 # Second t-SNE method for --tsne_methods=auto: the first with saved models.
@@ -96,7 +100,7 @@ def _settings_of(workdir: str) -> list[Setting]:
         "launch.train workdir (e.g. runs/mnist_mcar with missing_rate_0.9/...)?")
   out = []
   for d in dirs:
-    results = experiment.load_results(d)
+    results = results_lib.load_results(d)
     rate = results["config"].get("data", {}).get("missing_rate")
     rate = None if rate is None else float(rate)
     label = _rate_label(rate, os.path.basename(os.path.normpath(d)))
@@ -185,8 +189,8 @@ def _run_data(config, run: dict, cache: dict) -> data_lib.Prepared:
   """The dataset of one run (its mask / split seed), loaded once per variant."""
   key = (run.get("mask_seed"), run.get("split_seed"))
   if key not in cache:
-    cache[key] = experiment.load_data(config, mask_seed=run.get("mask_seed"),
-                                      split_seed=run.get("split_seed"))
+    cache[key] = datasets.load_data(config, mask_seed=run.get("mask_seed"),
+                                    split_seed=run.get("split_seed"))
   return cache[key]
 
 
@@ -242,7 +246,7 @@ def gil_importance(setting: Setting, num_images: int = 2000, max_runs: int = 0,
                      f"{setting.workdir}/models")
   config = _config(results)
   _check_mlp(config, "the importance map")
-  saved = experiment.load_models(setting.dir_of(method), method)
+  saved = saved_models.load_models(setting.dir_of(method), method)
   if "actor" not in saved:
     raise SkipFigure(f"{setting.label}: the saved {method!r} models hold no actor")
   runs = results["runs"][:max_runs] if max_runs > 0 else results["runs"]
@@ -253,7 +257,7 @@ def gil_importance(setting: Setting, num_images: int = 2000, max_runs: int = 0,
     test, _ = method_test_split(prepared, method, config)
     test = _take(test, subsample(len(test.y), num_images, seed))
     d = test.x.shape[-1]
-    trainer = experiment.make_trainer(config, method, d, prepared.num_classes)
+    trainer = translation.make_trainer(config, method, d, prepared.num_classes)
     logits, zeta = trainer.model.apply(_run_params(saved["params"], i), test.x)
     state = models_lib.policy_state(test.x, test.m, zeta, jax.nn.softmax(logits))
     actor = models_lib.Actor(action_dim=d, hidden=tuple(config.train.actor_hidden))
@@ -327,14 +331,13 @@ def method_test_split(prepared: data_lib.Prepared, method: str, config
   GAIN model scored its results.json accuracy), ``mean`` is filled with the
   training mean, other methods see the stored inputs.
   """
-  spec = experiment.method_spec(method)
+  spec = method_spec(method)
   if spec.custom is not None or spec.model is not None:
     raise SkipFigure(f"method {method!r} has no MLP encoder features")
   if spec.transforms:
     logging.info("imputing for %s (%s) ...", method, ", ".join(spec.transforms))
     options = config.get("imputer_options", ml_collections.ConfigDict()).to_dict()
-    prepared = experiment.transform(prepared, spec.transforms,
-                                    imputer_options=options)
+    prepared = transform(prepared, spec.transforms, imputer_options=options)
   _, _, test = train_lib.method_inputs(spec.trainer_method, prepared)
   return test, prepared
 
@@ -354,9 +357,9 @@ def encoder_features(setting: Setting, method: str, run_index: int = 0,
   prepared = _run_data(config, run, {} if cache is None else cache)
   test, prepared = method_test_split(prepared, method, config)
   test = _take(test, subsample(len(test.y), num_images, seed))
-  saved = experiment.load_models(setting.dir_of(method), method)
-  trainer = experiment.make_trainer(config, method, test.x.shape[-1],
-                                    prepared.num_classes)
+  saved = saved_models.load_models(setting.dir_of(method), method)
+  trainer = translation.make_trainer(config, method, test.x.shape[-1],
+                                     prepared.num_classes)
   _, zeta = trainer.model.apply(_run_params(saved["params"], run_index), test.x)
   return np.asarray(zeta), np.asarray(test.y)
 

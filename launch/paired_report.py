@@ -33,7 +33,7 @@ import os
 import numpy as np
 from absl import app, flags
 
-from launch.experiment import summarise
+from launch.results import summarise
 
 METRICS = ("auroc", "auprc", "accuracy")
 LABELS = {"auroc": "AUROC", "auprc": "AUPRC", "accuracy": "accuracy"}

@@ -1,8 +1,7 @@
 """The published numbers of Gao et al., "Gradient Importance Learning", ICLR 2022.
 
-Transcribed from ``shared/paper/gil_iclr2022.txt`` (a text extraction of the paper
-PDF; page numbers are the paper's own).  Every value is in percent.  The paper
-selects its checkpoints on the TEST set (see SPEC.md section 4); ours select on a
+Transcribed from the paper (page numbers are the paper's own).  Every value is in
+percent.  The paper selects its checkpoints on the TEST set; ours select on a
 validation split, so the comparison is against an optimistic reference.
 
 Method keys are ours where we have the method (``gil``, ``gil_h``, ``gil_d``,

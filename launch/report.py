@@ -6,7 +6,7 @@ r"""Tables of one or more ``results.json`` files next to the paper's numbers.
       [--same_as=zero:mean,gil_h:mean]
 
 Writes ``OUT/report.md`` and ``OUT/report.csv`` and prints the markdown.  Input files
-follow the schema in ``launch/experiment.py``; the paper's numbers come from
+follow the schema in ``launch/results.py``; the paper's numbers come from
 ``launch/paper_numbers.py``.
 
 Two layouts (``--table=auto`` picks per file: ``mnist`` for non-binary tasks,
@@ -44,7 +44,8 @@ from typing import Any
 import numpy as np
 from absl import app, flags, logging
 
-from launch import experiment, paper_numbers, user_errors
+from launch import paper_numbers, user_errors
+from launch import results as results_lib
 
 # Rows in this order, then any other method in order of first appearance.
 METHOD_ORDER = ("gil", "gil_mask", "gil_h", "gil_d", "gil_d_mask", "input_space",
@@ -561,7 +562,7 @@ def define_flags() -> None:
   flags.DEFINE_string("title", None, "Title of the markdown report.")
   flags.DEFINE_string("merge_to", None, "Also write the --results files (one "
                       "setting, methods run apart) merged into this one results "
-                      "file (launch.experiment.merge_results).")
+                      "file (launch.results.merge_results).")
   flags.DEFINE_list("same_as", None, "ALIAS:METHOD pairs (settings layout): show "
                     "METHOD's runs as ALIAS where ALIAS was not run because it is the "
                     "same computation, e.g. zero:mean,gil_h:mean on standardised "
@@ -581,10 +582,10 @@ def main(argv):
         f"{os.path.join(FLAGS.out, 'report.csv')}")
   if FLAGS.merge_to:
     try:
-      merged = experiment.merge_results(load_results(FLAGS.results))
+      merged = results_lib.merge_results(load_results(FLAGS.results))
     except ValueError as e:
       raise app.UsageError(str(e)) from e
-    experiment.write_json(merged, FLAGS.merge_to)
+    results_lib.write_json(merged, FLAGS.merge_to)
     print(f"wrote {FLAGS.merge_to} ({len(merged['methods'])} methods)")
 
 

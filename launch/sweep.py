@@ -10,7 +10,7 @@ one setting, with all of its seeds (and mask seeds) vmapped inside the task as i
 histories, TensorBoard events, saved models and checkpoints go to ``DIR/<setting>``,
 exactly where ``launch.train`` puts them.  When every task has finished, the tasks'
 files of each setting are merged into ``DIR/<setting>/results.json``
-(``launch.experiment.merge_results``) and the grid's report into ``DIR/report.md``
+(``launch.results.merge_results``) and the grid's report into ``DIR/report.md``
 and ``DIR/report.csv`` (``launch.report``): the same numbers as the same grid run by
 ``launch.train`` in one process.
 
@@ -44,6 +44,9 @@ import ml_collections
 import submitit
 from absl import app, flags, logging
 from ml_collections import config_flags
+
+from launch import grid
+from launch import results as results_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Resource flags and their defaults (overridable by ``config.sweep``).
@@ -96,11 +99,10 @@ class TaskRunner(submitit.helpers.Checkpointable):
 def make_tasks(config: ml_collections.ConfigDict, workdir: str) -> list[Task]:
   """One :class:`Task` per grid setting and method, in the config's order."""
   from gil_jax.methods import method_spec
-  from launch import experiment  # local: the job's process needs none of this
   for method in config.methods:
     method_spec(method)           # unknown names fail before anything is submitted
   tasks = []
-  for cfg, setting_dir in experiment.grid_settings(config, workdir):
+  for cfg, setting_dir in grid.grid_settings(config, workdir):
     for method in cfg.methods:
       # Resources (config.sweep) are no part of a run: changing them later must
       # not make finished tasks look stale.
@@ -245,7 +247,7 @@ def merge(tasks: list[Task], workdir: str) -> list[str]:
   """Each setting's tasks -> ``SETTING/results.json``; the grid's report.
 
   Returns the merged files, in grid order."""
-  from launch import experiment, report  # local: only merging reads results
+  from launch import report  # local: only merging writes a report
   by_setting: dict[str, list[Task]] = {}
   for task in tasks:
     by_setting.setdefault(task.setting_dir, []).append(task)
@@ -255,9 +257,9 @@ def merge(tasks: list[Task], workdir: str) -> list[str]:
     for task in group:   # the config's method order, as launch.train writes it
       with open(task.results_path) as f:
         parts.append((task.results_path, json.load(f)))
-    merged = experiment.merge_results(parts)
+    merged = results_lib.merge_results(parts)
     path = os.path.join(setting_dir, "results.json")
-    experiment.write_json(merged, path)
+    results_lib.write_json(merged, path)
     paths.append(path)
   report.write_report(paths, workdir)
   return paths
@@ -276,12 +278,11 @@ def read_status(workdir: str) -> dict[str, dict]:
 
 
 def write_status(workdir: str, tasks: list[Task], status: dict[str, dict]) -> None:
-  from launch import experiment
   rows = [{**status.get(t.name, {}), "name": t.name, "method": t.method,
            "setting_dir": t.setting_dir, "results": t.results_path}
           for t in tasks]
   os.makedirs(os.path.dirname(_status_path(workdir)), exist_ok=True)
-  experiment.write_json({"tasks": rows}, _status_path(workdir))
+  results_lib.write_json({"tasks": rows}, _status_path(workdir))
 
 
 def still_queued(kind: str, previous: dict) -> bool:

@@ -2,7 +2,7 @@ r"""Trains the methods of an experiment config over its seeds and tabulates them
 
   python -m launch.train --config=launch/configs/digits_mcar.py --workdir=/tmp/gil
 
-Writes ``WORKDIR/results.json`` (schema in ``launch/experiment.py``), per-eval
+Writes ``WORKDIR/results.json`` (schema in ``launch/results.py``), per-eval
 histories (``history_METHOD.csv`` and TensorBoard events under ``tensorboard/``) and prints a
 method x metric table (test metrics of the best-on-validation parameters, mean +/- std
 over seeds).  Override config fields on the command line, e.g.
@@ -22,8 +22,11 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
+from launch import datasets
 from launch import experiment
+from launch import grid
 from launch import quiet_logs
+from launch import results as results_lib
 from launch import resume as resume_lib
 from launch import user_errors
 from launch import validation
@@ -60,7 +63,7 @@ def main(argv):
                                num_processes=FLAGS.num_processes,
                                process_id=FLAGS.process_id)
   config = FLAGS.config
-  settings = experiment.grid_settings(config, FLAGS.workdir)
+  settings = grid.grid_settings(config, FLAGS.workdir)
   _preflight(settings)
   for cfg, workdir in settings:
     results = experiment.run(cfg, workdir, resume=FLAGS.resume,
@@ -71,7 +74,7 @@ def main(argv):
     print(f"\n{results['dataset']} ({workdir}): test metrics (%) of the "
           f"best-on-validation parameters, mean +/- std over {len(runs)} runs "
           f"({', '.join(sorted(runs[0]))})\n")
-    print(experiment.format_table(results))
+    print(results_lib.format_table(results))
     print(f"\nwrote {workdir}/results.json")
     for line in _other_outputs(workdir):
       print(line)
@@ -87,7 +90,7 @@ def _preflight(settings) -> None:
   config values, workdirs, and the checkpoints against --resume / --overwrite."""
   validation.check_workdir(FLAGS.workdir)
   for cfg, workdir in settings:      # all settings first: --overwrite deletes
-    validation.check_config(cfg, experiment.DATASETS)
+    validation.check_config(cfg, datasets.DATASETS)
     validation.check_workdir(workdir)
   saved = {}
   for cfg, workdir in settings:

@@ -21,12 +21,13 @@ from typing import Any
 
 import ml_collections
 
+from gil_jax.methods import method_spec
+from launch import translation
+
 SCALINGS = ("standardize", "center", "max", "none")
 _POSITIVE_INTS = ("batch_size", "num_steps", "eval_every", "lr_decay_steps",
                   "replay_capacity", "rl_batch_size", "meta_batch_size")
 _POSITIVE_RATES = ("learning_rate", "actor_lr", "critic_lr", "lr_decay_rate")
-# config.train fields that hold layer widths (tuples; launch.experiment converts them).
-WIDTH_FIELDS = ("hidden", "actor_hidden", "critic_hidden", "meta_hidden")
 # Imputer options that count something (iterations, rows, neighbours, steps).
 _IMPUTER_COUNTS = ("max_iter", "max_fit_rows", "n_nearest_features", "num_steps",
                    "n_neighbors", "n_estimators", "batch_size")
@@ -151,9 +152,7 @@ def _check_train(config) -> None:
   _number_in("train.tau", t.tau, 0.0, 1.0, low_open=True)
   if not (_is_number(t.gil_d_c) and math.isfinite(t.gil_d_c) and t.gil_d_c >= 0):
     _fail("train.gil_d_c", "must be a finite number >= 0", t.gil_d_c)
-  for name in WIDTH_FIELDS:
-    if name not in t:     # configs written before the field existed
-      continue
+  for name in translation.WIDTH_FIELDS:
     widths = tuple(t[name])
     if not widths or any(not _is_int(w) or w < 1 for w in widths):
       _fail(f"train.{name}", "must be a non-empty list of layer widths >= 1", widths)
@@ -161,11 +160,9 @@ def _check_train(config) -> None:
     # The critic merges the action after its first layer (gil_jax.models.Critic).
     _fail("train.critic_hidden", "needs two widths or more (a state layer, then "
           "the layer merging the action)", tuple(t.critic_hidden))
-  if "meta_shrink" in t:
-    _number_in("train.meta_shrink", t.meta_shrink, 0.0, 1.0)
-  if "missing_importance" in t:
-    _number_in("train.missing_importance", t.missing_importance, 0.0, 1.0)
-  if "meta_prior" in t and t.meta_prior not in ("ones", "mask"):
+  _number_in("train.meta_shrink", t.meta_shrink, 0.0, 1.0)
+  _number_in("train.missing_importance", t.missing_importance, 0.0, 1.0)
+  if t.meta_prior not in ("ones", "mask"):
     _fail("train.meta_prior", "must be 'ones' or 'mask'", t.meta_prior)
   if t.num_steps % t.eval_every:
     _fail("train.num_steps", f"must be a multiple of train.eval_every "
@@ -180,12 +177,10 @@ def _check_train(config) -> None:
   _number_in("exploration.decay", e.decay, 0.0, 1.0, low_open=True)
   if not (_is_number(e.sigma) and math.isfinite(e.sigma) and e.sigma > 0):
     _fail("exploration.sigma", "must be a finite number > 0", e.sigma)
-  a = config.get("authors")        # configs older than the authors' switches
-  if a is not None:
-    if "l2" in a and not (_is_number(a.l2) and math.isfinite(a.l2) and a.l2 >= 0):
-      _fail("authors.l2", "must be a finite number >= 0", a.l2)
-    if "bn_eval_rows" in a:
-      _int_at_least("authors.bn_eval_rows", a.bn_eval_rows, 1)
+  a = config.authors
+  if not (_is_number(a.l2) and math.isfinite(a.l2) and a.l2 >= 0):
+    _fail("authors.l2", "must be a finite number >= 0", a.l2)
+  _int_at_least("authors.bn_eval_rows", a.bn_eval_rows, 1)
 
 
 def _check_imputer_options(config) -> None:
@@ -231,12 +226,10 @@ def check_config(config: ml_collections.ConfigDict,
   _check_train(config)
   _check_imputer_options(config)
   # Last, each method's TrainConfig: whatever it checks beyond the above.
-  from launch import experiment   # local: experiment imports this module
-  from gil_jax.methods import method_spec
   for method in config.methods:
     if method_spec(method).custom in (None, "input_space"):
       try:
-        experiment.train_config(config, method)
+        translation.train_config(config, method)
       except (TypeError, ValueError) as e:
         raise ConfigError(f"config.train (method {method!r}): {e}") from e
 

@@ -270,14 +270,14 @@ def test_bad_authors_mode_is_rejected(bad, match):
 
 
 def test_launcher_config_reaches_the_trainer_and_rejects_unsupported_methods():
-  from launch import experiment, validation
+  from launch import translation, validation
   from launch.configs import mnist_authors
   for switch, fields in mnist_authors.SWITCHES.items():
     config = mnist_authors.get_config(switch)
     for method in config.methods:
-      assert (experiment.train_config(config, method).authors
+      assert (translation.train_config(config, method).authors
               == AuthorsMode(**fields))
-  assert experiment.train_config(mnist_authors.get_config("default"), "gil"
+  assert translation.train_config(mnist_authors.get_config("default"), "gil"
                                  ).authors == TrainConfig().authors
   # The policy switches with a method that has no DDPG policy: a clear error
   # before any data is loaded.

@@ -15,6 +15,7 @@ from data_prep import physionet2012
 from gil_jax import data as data_lib
 from gil_jax.baselines import imputers
 from gil_jax.baselines import persist
+from launch import datasets
 from launch import evaluate
 from launch import experiment
 from launch.configs import common
@@ -55,8 +56,8 @@ def _load(directory, set_name="all"):
 
 @pytest.fixture
 def table_dataset(monkeypatch):
-  monkeypatch.setitem(experiment.DATASETS, "csv_table", _load)
-  monkeypatch.setitem(experiment.RAW_DATA_ARG, "csv_table", "directory")
+  monkeypatch.setitem(datasets.DATASETS, "csv_table", _load)
+  monkeypatch.setitem(datasets.RAW_DATA_ARG, "csv_table", "directory")
 
 
 def test_every_baseline_is_saved_and_scored_on_an_external_table(

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from launch import experiment, figures
+from launch import datasets, experiment, figures, saved_models, translation
 from launch.configs import digits_mcar
 
 
@@ -156,11 +156,11 @@ def test_figures_of_a_tiny_digits_grid(digits_grid, tmp_path, capsys):
   # Rebuilt test inputs (imputed as in training) reproduce results.json's accuracy.
   config = ml_collections.ConfigDict(settings[1].results["config"])
   run = settings[1].results["runs"][1]
-  prepared = experiment.load_data(config, mask_seed=run["mask_seed"])
+  prepared = datasets.load_data(config, mask_seed=run["mask_seed"])
   for method in ("gil", "zero", "mean"):
     test, _ = figures.method_test_split(prepared, method, config)
-    saved = experiment.load_models(settings[1].workdir, method)
-    trainer = experiment.make_trainer(config, method, 64, 10)
+    saved = saved_models.load_models(settings[1].workdir, method)
+    trainer = translation.make_trainer(config, method, 64, 10)
     logits, _ = trainer.model.apply(
         jax.tree.map(lambda v: v[1], saved["params"]), test.x)
     acc = float(np.mean(np.argmax(logits, -1) == test.y))

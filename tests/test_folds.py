@@ -88,10 +88,10 @@ def _toy_table(n=90, d=4, seed=0):
 
 def test_launcher_cross_validates_a_table_and_reports_each_fold(tmp_path,
                                                                 monkeypatch):
-  from launch import experiment, report
+  from launch import datasets, experiment, report
   from launch.configs import common
   raw = _toy_table()
-  monkeypatch.setitem(experiment.DATASETS, "toy_table", lambda **_: raw)
+  monkeypatch.setitem(datasets.DATASETS, "toy_table", lambda **_: raw)
   config = common.base_config()
   config.dataset = "toy_table"
   config.methods = ("mean", "hgb")
@@ -118,26 +118,26 @@ def test_launcher_cross_validates_a_table_and_reports_each_fold(tmp_path,
   assert "4-fold cross-validation" in md and "fold 3" in md
   assert f"{100 * results['methods']['hgb']['test']['auroc']['per_fold'][1]:.2f}" in md
   # Each fold's test rows are exactly that fold (the launcher and the library agree).
-  fold0 = experiment.load_data(config, fold=0)
+  fold0 = datasets.load_data(config, fold=0)
   rows = folds.stratified_folds(raw.y, 4, config.split.split_seed)[0]
   np.testing.assert_array_equal(fold0.test.y, raw.y[rows])
   np.testing.assert_array_equal(fold0.test.m, ~np.isnan(raw.x[rows]))
 
 
 def test_sequence_folds_through_the_launcher_data_path():
-  from launch import experiment
+  from launch import datasets
   from launch.configs import toy_sequences
   config = toy_sequences.get_config()
   config.data.num_sequences = 62
   config.data.steps = 5
   config.cv_folds = 3
-  raw = experiment.DATASETS["toy_sequences"](**config.data.to_dict())
+  raw = datasets.DATASETS["toy_sequences"](**config.data.to_dict())
   parts = folds.stratified_folds(raw.y, 3, config.split.split_seed)
   for k in range(3):
-    p = experiment.load_data(config, fold=k)
+    p = datasets.load_data(config, fold=k)
     assert len(p.train.y) + len(p.val.y) + len(p.test.y) == 62
     np.testing.assert_array_equal(p.test.length, raw.length[parts[k]])
     np.testing.assert_array_equal(p.test.m, ~np.isnan(raw.x[parts[k]]))
   with pytest.raises(ValueError, match="cv_folds must be 0"):
     config.cv_folds = 1
-    experiment.load_data(config, fold=0)
+    datasets.load_data(config, fold=0)

@@ -10,7 +10,8 @@ import re
 import subprocess
 import sys
 
-from launch import experiment
+from launch import history
+from launch import results as results_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -138,21 +139,21 @@ def test_table_marks_methods_that_are_one_computation():
   res = {"test": {"accuracy": {"mean": 0.7, "std": 0.01}}, "wall_seconds": 1.0}
   results = {"config": {"placeholder": 0.0, "scaling": "max"},
              "methods": {m: res for m in ("gil", "gil_h", "zero", "mean")}}
-  rows = experiment.format_table(results).splitlines()[2:]
+  rows = results_lib.format_table(results).splitlines()[2:]
   assert [r.split(" | ")[0] for r in rows] == [
       "| gil", "| gil_h (= zero)", "| zero", "| mean"]
   results["config"]["scaling"] = "standardize"      # the mean is 0 too
-  assert "| mean (~ zero) |" in experiment.format_table(results)
+  assert "| mean (~ zero) |" in results_lib.format_table(results)
   results["config"]["placeholder"] = "mean"         # GIL-H masks the means out
-  assert "(= zero)" not in experiment.format_table(results)
+  assert "(= zero)" not in results_lib.format_table(results)
   # The authors' batch norm is gated by a = m (gil_jax/authors_mode.py).
   results["config"].update(placeholder=0.0, scaling="max",
                            authors={"batch_norm": True, "l2": 0.0})
-  assert "(= zero)" not in experiment.format_table(results)
+  assert "(= zero)" not in results_lib.format_table(results)
 
 
 def test_rates_print_two_significant_digits_never_zero():
-  assert [experiment.significant(v) for v in (0.0031, 0.4, 1.26, 12.4, 3456.0)] == [
+  assert [history.significant(v) for v in (0.0031, 0.4, 1.26, 12.4, 3456.0)] == [
       "0.0031", "0.40", "1.3", "12", "3500"]
 
 

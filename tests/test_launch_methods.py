@@ -11,8 +11,13 @@ import pytest
 from data_prep import csv_sequences
 from gil_jax import data as data_lib
 from gil_jax.baselines import boosting
+from gil_jax.methods import METHODS, method_spec
+from launch import datasets
 from launch import evaluate
 from launch import experiment
+from launch import grid
+from launch import imputation_mse
+from launch import saved_models
 from launch.configs import common
 from launch.configs import digits_mcar
 
@@ -111,12 +116,12 @@ def test_sequence_baselines_run_save_models_and_score_externally(tmp_path):
   assert list(results["methods"]) == list(config.methods)
   assert results["num_classes"] == 2
   for method in ("gil", "carry_forward_mask", "grud"):
-    saved = experiment.load_models(workdir, method)
+    saved = saved_models.load_models(workdir, method)
     assert "scaler" in saved and saved["scaler"]["shift"].shape == (2, 3)
-  assert "actor" in experiment.load_models(workdir, "gil")
+  assert "actor" in saved_models.load_models(workdir, "gil")
   assert not os.path.exists(os.path.join(workdir, "models", "hgb"))
   with pytest.raises(FileNotFoundError, match="no saved models"):
-    experiment.load_models(workdir, "hgb")
+    saved_models.load_models(workdir, "hgb")
 
   # External validation on a set holding exactly the internal test rows: every
   # run's model, scaled with its own training statistics, gives the same metrics.
@@ -161,8 +166,8 @@ def test_tabular_baselines_record_imputation_mse_against_complete_data(tmp_path)
   # Zero filling: the MSE is the mean square of the hidden true pixels.
   expected = []
   for mask_seed in (0, 1):
-    masked = experiment.load_data(config, mask_seed=mask_seed)
-    full = experiment.load_data(
+    masked = datasets.load_data(config, mask_seed=mask_seed)
+    full = datasets.load_data(
         _with(config, "data.missing_rate", 0.0), mask_seed=mask_seed)
     missing = masked.test.m == 0
     expected.append(float(np.mean(full.test.x[missing] ** 2)))
@@ -177,17 +182,17 @@ def test_imputation_mse_compares_only_the_columns_a_run_kept():
   # With drop_all_missing_columns a run's data lacks the dropped columns; the
   # complete data still has them, so the MSE must line the columns up by name.
   config = _tiny_digits(("zero",), "none", 10)
-  p = experiment.load_data(config, mask_seed=0)
+  p = datasets.load_data(config, mask_seed=0)
   keep = np.arange(1, len(p.feature_names))         # as if column 0 were dropped
   cut = lambda s: s._replace(x=s.x[:, keep], m=s.m[:, keep])
   dropped = p._replace(train=cut(p.train), val=cut(p.val), test=cut(p.test),
                        feature_names=tuple(p.feature_names[i] for i in keep),
                        train_mean=p.train_mean[keep],
                        scaler=tuple(v[keep] for v in p.scaler))
-  full = experiment.load_data(_with(config, "data.missing_rate", 0.0), mask_seed=0)
+  full = datasets.load_data(_with(config, "data.missing_rate", 0.0), mask_seed=0)
   missing = dropped.test.m == 0
   expected = float(np.mean(full.test.x[:, keep][missing] ** 2))
-  mse = experiment._imputation_mse(config, experiment.method_spec("zero"),
+  mse = imputation_mse.measure(config, method_spec("zero"),
                                    [{"mask_seed": 0}], [dropped])
   np.testing.assert_allclose(mse["per_seed"], [expected], rtol=1e-6)
 
@@ -205,8 +210,8 @@ def test_standardised_inputs_zero_gil_h_and_mean_are_one_computation(tmp_path):
   # is filling the observed training mean of each pixel.
   expected = []
   for mask_seed in (0, 1):
-    masked = experiment.load_data(config, mask_seed=mask_seed)
-    full = experiment.load_data(
+    masked = datasets.load_data(config, mask_seed=mask_seed)
+    full = datasets.load_data(
         _with(_with(config, "data.missing_rate", 0.0), "scaling", "none"),
         mask_seed=mask_seed)
     shift, _ = masked.scaler
@@ -244,19 +249,19 @@ def _with(config, field, value):
 
 def test_grid_settings_one_workdir_per_value_and_clear_errors(tmp_path):
   config = digits_mcar.get_config()
-  assert experiment.grid_settings(config, "w") == [(config, "w")]
+  assert grid.grid_settings(config, "w") == [(config, "w")]
   config.grid.field = "data.missing_rate"
   config.grid.settings = (0.5, 0.9)
-  settings = experiment.grid_settings(config, "w")
+  settings = grid.grid_settings(config, "w")
   assert [w for _, w in settings] == ["w/missing_rate_0.5", "w/missing_rate_0.9"]
   assert [c.data.missing_rate for c, _ in settings] == [0.5, 0.9]
   assert all(not c.grid.settings for c, _ in settings)
   config.grid.field = "data.no_such_field"
   with pytest.raises(ValueError, match="names no config field"):
-    experiment.grid_settings(config, "w")
+    grid.grid_settings(config, "w")
   config.grid.field = ""
   with pytest.raises(ValueError, match="field is empty"):
-    experiment.grid_settings(config, "w")
+    grid.grid_settings(config, "w")
 
 
 def test_unknown_method_fails_before_training(tmp_path):
@@ -265,7 +270,7 @@ def test_unknown_method_fails_before_training(tmp_path):
   with pytest.raises(ValueError, match="unknown method 'no_such_method'"):
     experiment.run(config, str(tmp_path))
   assert not os.path.exists(os.path.join(str(tmp_path), "results.json"))
-  json.dumps(experiment.METHODS["grud"]._asdict())   # specs are plain data
+  json.dumps(METHODS["grud"]._asdict())   # specs are plain data
 
 
 def test_csv_sequences_config_needs_a_folder_and_loads_it(tmp_path):
@@ -276,7 +281,7 @@ def test_csv_sequences_config_needs_a_folder_and_loads_it(tmp_path):
   _write_csv_set(str(tmp_path), x, y, length, ["train"] * 30 + ["val"] * 5
                  + ["test"] * 5)
   config = csv_config.get_config(str(tmp_path))
-  prepared = experiment.load_data(config)
+  prepared = datasets.load_data(config)
   assert prepared.train.x.shape[1:] == (6, 3)
   assert sum(len(s.y) for s in (prepared.train, prepared.val, prepared.test)) == 40
 

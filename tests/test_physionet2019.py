@@ -10,7 +10,8 @@ import pytest
 
 from data_prep import physionet2019 as sep
 from gil_jax import data as data_lib
-from launch import experiment
+from launch import datasets
+from launch import grid
 from launch.configs import sepsis2019
 
 HR = sep.VARIABLES.index("HR")
@@ -257,18 +258,18 @@ def test_config_runs_both_placeholders_on_five_splits(raw_dir, tmp_path):
   for protocol, steps in (("varied", 48), ("fixed", 8)):
     c = sepsis2019.get_config(protocol)
     assert c.data.protocol == protocol and tuple(c.split_seeds) == (0, 1, 2, 3, 4)
-    settings = experiment.grid_settings(c, str(tmp_path))
+    settings = grid.grid_settings(c, str(tmp_path))
     assert [s.placeholder for s, _ in settings] == [0.0, "3max"]
   assert sepsis2019.get_config("fixed,gpu").train.hidden == (1024,)
   with pytest.raises(ValueError, match="varied"):
     sepsis2019.get_config("hourly")
   # The launcher's loader and preparation on the miniature file.
-  cfg, _ = experiment.grid_settings(sepsis2019.get_config("fixed"),
+  cfg, _ = grid.grid_settings(sepsis2019.get_config("fixed"),
                                     str(tmp_path))[1]
   with cfg.unlocked():
     cfg.data.data_dir, cfg.data.manual_dir = str(tmp_path / "tfds"), str(raw_dir)
   with pytest.warns(UserWarning, match="EtCO2"):
-    prepared = experiment.load_data(cfg, split_seed=0)
+    prepared = datasets.load_data(cfg, split_seed=0)
   assert prepared.train.x.shape[1:] == (8, V - 1)
   assert prepared.summary["placeholder"] > 0
   assert sum(prepared.summary["rows"].values()) == 22

@@ -269,11 +269,11 @@ def test_same_as_rows_show_the_equivalent_method_beside_the_paper(tmp_path):
 
 
 def test_merge_results_of_one_setting_keeps_every_source_config(tmp_path):
-  from launch import experiment
+  from launch import results
   a = _mnist(0.9, {"gil": _method([0.75, 0.77]), "mean": _method([0.76, 0.78])})
   b = _mnist(0.9, {"gain": _method([0.74, 0.73])})
   b["config"]["imputer_options"] = {"gain": {"num_steps": 2000}}
-  merged = experiment.merge_results([("a", a), ("b", b)])
+  merged = results.merge_results([("a", a), ("b", b)])
   assert list(merged["methods"]) == ["gil", "mean", "gain"]
   assert merged["config"]["methods"] == ["gil", "mean", "gain"]
   assert [m["file"] for m in merged["merged_from"]] == ["a", "b"]
@@ -286,15 +286,15 @@ def test_merge_results_of_one_setting_keeps_every_source_config(tmp_path):
   assert _row(rep.markdown, "gain")[1] == "73.50 ± 0.71 (72.58 ± 0.90)"
   # Merging a merged file again (more methods ran later) keeps a flat source list.
   c = _mnist(0.9, {"knn": _method([0.60, 0.61])})
-  again = experiment.merge_results([("merged", merged), ("c", c)])
+  again = results.merge_results([("merged", merged), ("c", c)])
   assert list(again["methods"]) == ["gil", "mean", "gain", "knn"]
   assert [m["file"] for m in again["merged_from"]] == ["a", "b", "c"]
   assert again["merged_from"][1]["config"]["imputer_options"]["gain"] == {
       "num_steps": 2000}
   with pytest.raises(ValueError, match="more than one file"):
-    experiment.merge_results([("a", a), ("a2", a)])
+    results.merge_results([("a", a), ("a2", a)])
   with pytest.raises(ValueError, match="different runs"):
-    experiment.merge_results([("a", a), ("c", _mnist(0.9, {"zero": _method([0.7])},
+    results.merge_results([("a", a), ("c", _mnist(0.9, {"zero": _method([0.7])},
                                                      mask_seeds=(0,)))])
 
 

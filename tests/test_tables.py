@@ -11,6 +11,8 @@ from data_prep import uci_tables
 from gil_jax import data as data_lib
 from gil_jax import frame_encoding as fe
 from gil_jax.baselines import linear
+from gil_jax.methods import METHODS, method_spec, transform
+from launch import datasets
 from launch import experiment
 
 
@@ -144,8 +146,8 @@ def test_logreg_selects_regularisation_on_validation():
   y = (np.nan_to_num(x[:, 0]) + 0.5 * rng.normal(size=400) > 0).astype(np.int32)
   raw = data_lib.RawTabular(x=x, y=y, num_classes=2,
                             feature_names=tuple("abcdef"), name="toy")
-  prepared = experiment.transform(data_lib.prepare_tabular(raw),
-                                  experiment.METHODS["logreg"].transforms)
+  prepared = transform(data_lib.prepare_tabular(raw),
+                                  METHODS["logreg"].transforms)
   assert prepared.train.x.shape[1] == 12                 # mean-filled + mask
   res = linear.fit(prepared, seed=0, selection_metric="auroc")
   assert res.setting["C"] in linear.C_GRID and res.test["auroc"] > 0.7
@@ -158,9 +160,9 @@ def test_logreg_selects_regularisation_on_validation():
 def test_table_configs_name_known_datasets_and_methods(name):
   import importlib
   config = importlib.import_module(f"launch.configs.{name}").get_config()
-  assert config.dataset == name and name in experiment.DATASETS
+  assert config.dataset == name and name in datasets.DATASETS
   for method in config.methods:
-    experiment.method_spec(method)
+    method_spec(method)
 
 
 def test_launcher_runs_a_table_with_the_sklearn_baselines(tmp_path):

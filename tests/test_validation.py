@@ -5,13 +5,14 @@ import copy
 import importlib
 import os
 
-import ml_collections
 import numpy as np
 import pytest
 
 from gil_jax import data as data_lib
 from gil_jax.train import TrainConfig
+from launch import datasets
 from launch import experiment
+from launch import grid
 from launch import validation
 from launch.configs import common, digits_mcar
 
@@ -37,8 +38,8 @@ def test_every_shipped_config_passes(name):
   # csv_sequences needs its folder (config.py:PATH); the others have defaults.
   config = (module.get_config("/some/folder") if name == "csv_sequences"
             else module.get_config())
-  for cfg, _ in experiment.grid_settings(config, "/tmp/unused"):
-    validation.check_config(cfg, experiment.DATASETS)
+  for cfg, _ in grid.grid_settings(config, "/tmp/unused"):
+    validation.check_config(cfg, datasets.DATASETS)
 
 
 @pytest.mark.parametrize("field, value, named", [
@@ -91,7 +92,7 @@ def test_every_shipped_config_passes(name):
 def test_bad_value_is_rejected_naming_the_field(field, value, named):
   config = _with(digits_mcar.get_config(), field, value)
   with pytest.raises(validation.ConfigError, match=rf"config\.{named}\b"):
-    validation.check_config(config, experiment.DATASETS)
+    validation.check_config(config, datasets.DATASETS)
 
 
 @pytest.mark.parametrize("field, value", [
@@ -102,7 +103,7 @@ def test_train_fields_are_checked_when_no_method_trains_a_network(field, value):
   # is still an error, and a later run adding a network method would not differ.
   config = _with(digits_mcar.get_config(), "methods", ("hgb",))
   with pytest.raises(validation.ConfigError, match=rf"config\.{field}\b"):
-    validation.check_config(_with(config, field, value), experiment.DATASETS)
+    validation.check_config(_with(config, field, value), datasets.DATASETS)
 
 
 def test_trainer_config_refuses_rates_and_widths_out_of_range():
@@ -117,7 +118,7 @@ def test_trainer_config_refuses_rates_and_widths_out_of_range():
 def test_run_checks_the_config_before_loading_any_data(tmp_path, monkeypatch):
   def no_loading(*args, **kwargs):
     raise AssertionError("data were loaded before the config was checked")
-  monkeypatch.setattr(experiment, "load_data", no_loading)
+  monkeypatch.setattr(datasets, "load_data", no_loading)
   config = _with(digits_mcar.get_config(), "train.learning_rate", -0.001)
   with pytest.raises(validation.ConfigError, match="learning_rate"):
     experiment.run(config, str(tmp_path / "run"))

@@ -5,10 +5,10 @@ import ml_collections
 
 def base_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
-  c.dataset = ""                      # key of launch.train.DATASETS
+  c.dataset = ""                      # key of launch.datasets.DATASETS
   c.data = ml_collections.ConfigDict()  # keyword arguments of the dataset's loader
   # train_rows > 0 (tabular data): train on that many of the training rows, drawn
-  # with the split seed (launch.experiment.training_subset); 0 = all of them.
+  # with the split seed (launch.datasets.training_subset); 0 = all of them.
   c.split = ml_collections.ConfigDict(
       {"val_fraction": 0.1, "test_fraction": 0.1, "split_seed": 0, "train_rows": 0})
   c.scaling = "standardize"           # see gil_jax.data.prepare_tabular
@@ -60,9 +60,9 @@ def base_config() -> ml_collections.ConfigDict:
       "meta_batch_size": 128,
       "meta_shrink": 0.5,
       "meta_prior": "ones",
-      # gil_meta's importance network: 2.7-3.2x a plain step against 3.8-4.7x at
-      # the actor's 400-300 (the default until 2026-12-01), same scores
-      # (docs/results/importance.md, "Cost per step").
+      # gil_meta's importance network: one layer of 128 is cheaper per step than
+      # the actor's 400-300 and scores the same (docs/results/importance.md,
+      # "Cost per step").
       "meta_hidden": (128,),
       "missing_importance": 0.5,     # gil_const: a = m + c (1 - m)
       # Record the importance source's diagnostics at every eval (gil_jax/credit.py).

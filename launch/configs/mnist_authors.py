@@ -1,4 +1,4 @@
-"""MNIST MCAR under the authors' code choices, one switch at a time (issue 11, sec. 3-4).
+"""MNIST MCAR under the authors' code choices, one switch at a time.
 
   # one switch (argument after the colon), both missing rates (config.grid)
   python -m launch.train --config=launch/configs/mnist_authors.py:bn \
@@ -19,9 +19,9 @@ Setup, scaled to a shared 2-core CPU (docs/results/policy_authors.md):
   imputation are then one computation (x * m = x); with them they differ, which is
   the effect under study;
 - 784-128-128-10 MLP (not the paper's 500-500: with batch norm each step takes
-  per-example, batch-coupled first-layer gradients, O(B^2 d e), ~0.3 s a step a
-  run on 2 busy cores at width 128, ~1.5 s at 500), batch 128 (the authors'),
-  Adam 1e-3 at a constant rate (the authors' decay never fires, SPEC sec. 4),
+  per-example, batch-coupled first-layer gradients, O(B^2 d e), several times
+  cheaper at width 128 than at 500), batch 128 (the authors'),
+  Adam 1e-3 at a constant rate (the authors' decay never fires),
   1,000 steps (the authors ran 3,000), one evaluation every 100 steps;
 - 5 mask seeds x 1 training seed, validation = 10 % of the 60k training images
   (6,000), training on 20,000 of the other 54,000 (``split.train_rows``: one

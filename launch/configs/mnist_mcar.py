@@ -17,14 +17,13 @@ Choices that differ from a literal reading of the paper (docs/results/mnist.md):
   imputation matches its zero imputation: the paper's inputs were centred.  On
   standardised inputs zero imputation, GIL-H and mean imputation are one
   computation (tests/test_launch_methods.py), so only ``mean`` runs; report it as
-  all three.  Measured after Table 3 was run: centring without dividing by the std
-  (``--config.scaling=center``) gives +0.3 to +0.55 points for the same computation,
-  and validation agrees; the next full rerun should use it (docs/results/mnist.md,
-  "Where the gap to the paper comes from").
+  all three.  Centring without dividing by the std (``--config.scaling=center``)
+  scores a little higher for the same computation, and validation agrees
+  (docs/results/mnist.md, "Where the gap to the paper comes from").
 - 5,000 steps, not the paper's maximum of 10,000: at 90 % every method's validation
   accuracy peaks at 1,250-2,750 steps and then overfits, and the grid must fit on
   2 CPU cores.
-- GAIN trains 2,000 steps (about 100 s per mask seed on 2 cores, 8 minutes a rate).
+- GAIN trains 2,000 steps, so that the grid fits on 2 CPU cores.
 """
 
 import ml_collections
@@ -43,9 +42,9 @@ def get_config() -> ml_collections.ConfigDict:
   c.grid.field = "data.missing_rate"
   c.grid.settings = (0.5, 0.7, 0.9)
   # Bounds that make the scikit-learn imputers run in minutes on 70k x 784 images on
-  # 2 cores (kNN's cost is O(rows x donor rows x d): 54 s for 8,000 rows with 2,000
-  # donors, so 500 donors; MICE: 3 rounds of 784 regressions on 20 nearest features,
-  # fitted on 2,000 rows).  GAIN trains on all training rows.
+  # 2 cores (kNN's cost is O(rows x donor rows x d), so 500 donors; MICE: 3 rounds
+  # of 784 regressions on 20 nearest features, fitted on 2,000 rows).  GAIN trains
+  # on all training rows.
   c.imputer_options.knn.max_fit_rows = 500
   c.imputer_options.mice.max_fit_rows = 2000
   c.imputer_options.mice.max_iter = 3

@@ -4,7 +4,7 @@
       --workdir=runs/meanfill --config.grid.settings='(0.9,)'
 
 A diagnostic variant of mnist_mcar.py (docs/results/mnist.md, "Where the gap to the
-paper comes from").  The placeholder is no longer 0, so the methods differ:
+paper comes from").  Here the placeholder is not 0, so the methods differ:
 ``mean`` and ``zero`` both train on mean-filled pixels with the plain gradient
 (mean imputation); ``gil_h`` lets only observed pixels into the encoder gradient
 (``x * m``) while the forward pass sees the means; ``gil`` learns how much each

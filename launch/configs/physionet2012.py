@@ -24,7 +24,8 @@ def get_config() -> ml_collections.ConfigDict:
   c.split.val_fraction = 0.1
   c.split.test_fraction = 0.1
   # mean = zero here (standardised data, placeholder 0 = observed training mean),
-  # and gil_h = zero by construction (SPEC 1), so "zero" is not run separately.
+  # and gil_h = zero by construction (x * m = x with placeholder 0), so "zero" is
+  # not run separately.
   c.methods = ("gil", "gil_d", "gil_h", "mean", "carry_forward", "mean_mask",
                "carry_forward_mask", "grud", "hgb")
   c.seeds = (0, 1, 2)
