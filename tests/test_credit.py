@@ -1,4 +1,4 @@
-"""Exact credit of the importance (gil_jax.credit): closed forms against autodiff
+"""Exact credit of the importance (gil_jax.sources.credit): closed forms against autodiff
 through the real optimizer update and against finite differences."""
 
 import dataclasses
@@ -9,15 +9,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gil_jax import credit
+from gil_jax.config import TrainConfig
 from gil_jax.data import prepare_sequences, prepare_tabular
 from gil_jax.metrics import cross_entropy
-from gil_jax.train import TrainConfig, make_trainer
+from gil_jax.sources import credit
+from gil_jax.training.step import make_trainer
 from data_prep.tabular import load_toy_blobs, load_toy_sequences
 
-TINY = TrainConfig(method="zero", hidden=(8, 6), batch_size=12, num_steps=20,
-                   eval_every=10, replay_capacity=64, rl_batch_size=8,
-                   actor_hidden=(8,) * 2, critic_hidden=(8,) * 2, meta_batch_size=16)
+TINY = TrainConfig(source="plain", hidden=(8, 6), batch_size=12, num_steps=20,
+                   eval_every=10)
 
 
 def _tabular(n=80, d=5, seed=0):
@@ -54,7 +54,7 @@ def _context(optimizer, model, learning_rate=1e-3, steps=3):
     for _ in range(steps):
       state, _ = step(state, train)
     state = jax.tree.map(_f64, state)
-    ctx = jax.jit(trainer.context, static_argnums=2)(state, train, True)
+    ctx = jax.jit(trainer.context)(state, train)
     a = jax.random.uniform(jax.random.key(1), ctx.batch.x.shape, jnp.float64,
                            0.2, 1.0)
     return trainer, ctx, a
@@ -85,6 +85,8 @@ def test_own_loss_sensitivity_equals_a_finite_difference_of_the_reward():
 
   @jax.jit
   def rewards(a_, c):
+    # The reward through the training step's own update (not the differentiable
+    # look-ahead the closed form uses).
     params, _ = trainer.predictor.update(c, a_)
     logits, _ = trainer.predictor.apply(params, c.batch)
     return -cross_entropy(logits, c.batch.y)
@@ -114,12 +116,12 @@ def test_more_weight_lowers_a_samples_own_loss_under_sgd():
 def test_heldout_credit_equals_grad_of_the_heldout_loss_after_the_update(optimizer,
                                                                           model):
   trainer, ctx, a = _context(optimizer, model)
-  rows = credit.heldout_rows(jax.random.key(2), ctx.train, ctx.batch_idx, 16)
+  rows = credit.draw_heldout_rows(jax.random.key(2), ctx.train, ctx.batch_idx, 16)
   closed = jax.jit(lambda c, a_: credit.heldout_credit(
       trainer.predictor, c, a_, rows))(ctx, a)
 
   def heldout_after(a_, c):
-    params, _ = trainer.predictor.update(c, a_)
+    params, _ = trainer.predictor.lookahead(c, a_)
     return credit.heldout_loss(trainer.predictor, params, c.train, rows)
 
   reference = -jax.jit(jax.grad(heldout_after))(a, ctx)
@@ -130,7 +132,7 @@ def test_heldout_credit_equals_grad_of_the_heldout_loss_after_the_update(optimiz
     # The issue's closed form: u_bj = eta x_bj (delta_b . G_j), G the held-out
     # kernel gradient at theta'.
     eta = float(np.float32(1e-3))   # held as a float32 hyper-parameter
-    params_after, _ = trainer.predictor.update(ctx, a)
+    params_after, _ = trainer.predictor.lookahead(ctx, a)
     g = credit.heldout_kernel_gradient(trainer.predictor, params_after, ctx.train,
                                        rows)
     np.testing.assert_allclose(closed, eta * ctx.x_enc * (ctx.delta @ g.T),
@@ -140,7 +142,7 @@ def test_heldout_credit_equals_grad_of_the_heldout_loss_after_the_update(optimiz
 def test_heldout_rows_are_training_rows_outside_the_batch():
   prep = _tabular(n=200)
   batch_idx = jnp.arange(0, 40)
-  rows = credit.heldout_rows(jax.random.key(0), prep.train, batch_idx, 500)
+  rows = credit.draw_heldout_rows(jax.random.key(0), prep.train, batch_idx, 500)
   idx, w = np.asarray(rows.idx), np.asarray(rows.weight)
   assert idx.max() < len(prep.train.y)
   assert (w[np.isin(idx, np.arange(40))] == 0).all()

@@ -8,7 +8,7 @@ import pytest
 from data_prep.tabular import load_digits
 from gil_jax.data import (DataFileNotFoundError, RawTabular, mean_imputed,
                           prepare_tabular, require_file, validate_tabular)
-from gil_jax.missingness import apply_mask, mcar_mask
+from gil_jax.data.missingness import apply_mask, mcar_mask
 
 
 def _raw(n=200, d=4, classes=2, seed=0, missing=0.3):

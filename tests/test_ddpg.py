@@ -5,8 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from gil_jax import ddpg as ddpg_lib
-from gil_jax.models import Actor, Critic
+from gil_jax.sources.policy import ddpg as ddpg_lib
+from gil_jax.sources.policy.networks import Actor, Critic
 
 
 TARGET = jnp.array([0.8, 0.2, 0.3])

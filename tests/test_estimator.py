@@ -130,7 +130,7 @@ def test_methods_come_from_the_launcher_table(monkeypatch):
     GILClassifier(method="grud").fit(*_table())
   # A method added to the table later works without touching the estimator.
   monkeypatch.setitem(methods_lib.METHODS, "new_mask_method", methods_lib.MethodSpec(
-      "zero", transforms=("mask_features",)))
+      "plain", transforms=("mask_features",)))
   assert "new_mask_method" in estimator_methods()
   clf = GILClassifier(method="new_mask_method", **TINY).fit(*_table())
   assert clf.num_model_features_ == 2 * 7        # 7 encoded columns + their mask

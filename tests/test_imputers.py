@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from gil_jax import missingness
+from gil_jax.data import missingness
 from gil_jax.baselines import imputers
 from gil_jax.data import Prepared, Split, mean_imputed
 

@@ -8,7 +8,7 @@ import pytest
 from gil_jax import metrics
 from gil_jax.baselines import input_space
 from gil_jax.data import Split
-from gil_jax.train import TrainConfig
+from gil_jax.config import TrainConfig
 
 B, D, E = 9, 6, 5
 
@@ -77,7 +77,7 @@ def _toy_splits():
 
 
 def test_trainer_learns_and_is_deterministic():
-  config = TrainConfig(method="zero", hidden=(16,), batch_size=32, num_steps=120,
+  config = TrainConfig(source="plain", hidden=(16,), batch_size=32, num_steps=120,
                        eval_every=40, learning_rate=3e-3)
   trainer = input_space.make_input_space_trainer(config, D, 2,
                                                  importance_hidden=(16,))
@@ -97,6 +97,6 @@ def test_trainer_learns_and_is_deterministic():
   assert probs.shape == (128, 2)
 
 
-def test_trainer_rejects_other_methods():
-  with pytest.raises(ValueError, match="method='zero'"):
-    input_space.make_input_space_trainer(TrainConfig(method="gil"), D, 2)
+def test_trainer_rejects_other_sources():
+  with pytest.raises(ValueError, match="source='plain'"):
+    input_space.make_input_space_trainer(TrainConfig(source="gil"), D, 2)

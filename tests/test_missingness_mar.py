@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from gil_jax import missingness
+from gil_jax.data import missingness
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gil_jax import policy
+from gil_jax.sources.policy import exploration as policy
 
 
 def test_mode_frequencies_match_p2_and_p3():

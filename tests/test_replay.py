@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gil_jax import replay
+from gil_jax.sources.policy import replay
 
 
 def _items(start, n):

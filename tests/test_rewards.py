@@ -5,8 +5,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gil_jax.rewards import (balanced_batch_indices, gil_d_distance, gil_d_reward,
-                             split_by_class)
+from gil_jax.sources.policy.rewards import (balanced_batch_indices,
+                                            gil_d_distance, gil_d_reward,
+                                            split_by_class)
 
 
 def test_distance_matches_eq_43_on_hand_examples():

@@ -10,9 +10,10 @@ import pytest
 
 from gil_jax.importance import encoder_cotangents, importance_weighted_encoder
 from gil_jax.metrics import cross_entropy
-from gil_jax.sequence import (GRUD, LSTMPredictor, check_lengths, grud_decay,
-                              grud_impute, sequence_policy_state,
-                              time_since_observed)
+from gil_jax.models.grud import (GRUD, grud_decay, grud_impute,
+                                 time_since_observed)
+from gil_jax.models.lstm import LSTMPredictor, sequence_policy_state
+from gil_jax.models.sequence_checks import check_lengths
 
 B, T, D, H, C = 4, 6, 3, 2, 3
 LENGTHS = jnp.array([6, 3, 1, 4], jnp.int32)

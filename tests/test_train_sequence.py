@@ -1,6 +1,5 @@
 """GIL for sequences (LSTM) and GIL-D, end to end on small problems."""
 
-import dataclasses
 import os
 
 import jax
@@ -9,13 +8,21 @@ import numpy as np
 import pytest
 
 from gil_jax.data import RawSequences, prepare_sequences, validate_sequences
-from gil_jax.train import fit, make_trainer
+from gil_jax.training.fit import fit
+from gil_jax.training.step import make_trainer
 
-from test_train import TINY, _blobs
+from test_train import _blobs, tiny
 
-SEQ = dataclasses.replace(TINY, model="lstm", hidden=(16,), num_steps=100,
-                          eval_every=20, learning_rate=1e-2, replay_capacity=2048,
-                          selection_metric="auroc")
+
+def seq(source="gil", **overrides):
+  """The tiny LSTM config of ``source``."""
+  return tiny(source, **{**dict(model="lstm", hidden=(16,), num_steps=100,
+                                eval_every=20, learning_rate=1e-2,
+                                replay_capacity=2048, selection_metric="auroc"),
+                         **overrides})
+
+
+SEQ = seq()
 
 
 def _sequences(n=300, t=6, d=3, missing=0.4, seed=0):
@@ -29,17 +36,18 @@ def _sequences(n=300, t=6, d=3, missing=0.4, seed=0):
                       feature_names=("a", "b", "c"), name="toy")
 
 
-@pytest.mark.parametrize("method", ["gil", "gil_d", "gil_h", "zero", "gil_l2rw", "gil_meta"])
-def test_lstm_methods_train_end_to_end(method):
+@pytest.mark.parametrize("source", ["gil", "gil_d", "mask", "plain", "gil_l2rw",
+                                    "gil_meta"])
+def test_lstm_sources_train_end_to_end(source):
   prep = prepare_sequences(_sequences(), val_fraction=0.2, test_fraction=0.2)
-  r = fit(dataclasses.replace(SEQ, method=method), prep, seed=0)
+  r = fit(seq(source), prep, seed=0)
   assert np.isfinite(r.history["loss"]).all()
   assert r.test["auroc"] > 0.8, r.test
 
 
 def test_gil_lstm_stores_only_real_steps_in_replay():
   prep = prepare_sequences(_sequences(), val_fraction=0.2, test_fraction=0.2)
-  cfg = dataclasses.replace(SEQ, method="gil", num_steps=2, eval_every=1)
+  cfg = seq("gil", num_steps=2, eval_every=1)
   trainer = make_trainer(cfg, 3, 2)
   train = jax.tree.map(jnp.asarray, prep.train)
   val = jax.tree.map(jnp.asarray, prep.val)
@@ -53,7 +61,7 @@ def test_gil_lstm_stores_only_real_steps_in_replay():
 
 def test_gil_d_trains_mlp_on_balanced_batches():
   prep = _blobs()
-  r = fit(dataclasses.replace(TINY, method="gil_d"), prep, seed=0)
+  r = fit(tiny("gil_d"), prep, seed=0)
   assert r.test["auroc"] > 0.85 and np.isfinite(r.history["reward"]).all()
 
 
@@ -61,7 +69,7 @@ def test_lstm_rejects_tabular_data_and_gil_d_odd_batches():
   with pytest.raises(ValueError, match="sequences with lengths"):
     fit(SEQ, _blobs(), seed=0)
   with pytest.raises(ValueError, match="divisible by 4"):
-    dataclasses.replace(TINY, method="gil_d", batch_size=30)
+    tiny("gil_d", batch_size=30)
 
 
 def test_bad_sequences_are_rejected_with_a_named_problem():
