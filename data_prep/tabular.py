@@ -44,7 +44,7 @@ def load_mnist(missing_rate: float = 0.5, mask_seed: int = 0,
     missing_rate: share of pixels removed, in [0, 1).
     mask_seed: seed of the mask; the same seed gives every method the same masks.
     mechanism: ``"mcar"`` (missing completely at random) or ``"mar"`` (missing at
-      random, :func:`gil_jax.missingness.mar_mask`: the bottom
+      random, :func:`gil_jax.data.missingness.mar_mask`: the bottom
       ``mar_observed_fraction`` of each image is always observed and the chance that
       each remaining group of ``mar_group_size`` pixels (28 = a pixel row) is missing
       rises with the observed part's mean brightness, slope ``mar_strength``;

@@ -6,7 +6,7 @@ Each dataset has two entry points:
   boolean and string columns, missing = NA) and binary labels, ready for
   :class:`gil_jax.estimator.GILClassifier` or any scikit-learn estimator;
 * ``load_*(...) -> RawTabular``: the same table one-hot encoded by
-  :mod:`gil_jax.frame_encoding` (a missing category = an all-missing group of columns),
+  :mod:`gil_jax.data.frame_encoding` (a missing category = an all-missing group of columns),
   for the launcher (``launch/datasets.py:DATASETS``).
 
 The files are read from ``<repo>/../shared/data/<name>/`` (or ``data_dir``); their

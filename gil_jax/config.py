@@ -150,7 +150,9 @@ def default_hparams(config: TrainConfig, **overrides) -> HParams:
   check_positive("learning_rate", float(learning_rate))
   if overrides:
     source = source._replace(**overrides)
-    config.source_config.check_hparams(source)
+    check = getattr(config.source_config, "check_hparams", None)
+    if check is not None:
+      check(source)
   as_f32 = lambda v: jnp.asarray(v, jnp.float32)
   return HParams(learning_rate=as_f32(learning_rate),
                  source=jax.tree.map(as_f32, source))

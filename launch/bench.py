@@ -63,16 +63,13 @@ import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
 
-from gil_jax.authors_mode import AuthorsMode
+from gil_jax.authors.predictor import AuthorsPredictor
+from gil_jax.config import TrainConfig, default_hparams, from_options
 from gil_jax.data import RawTabular, Split, prepare_tabular
-from gil_jax.train import (
-  TrainConfig,
-  default_hparams,
-  fit,
-  fit_many,
-  make_trainer,
-  runs_mesh,
-)
+from gil_jax.methods import method_spec
+from gil_jax.training.callbacks import Checkpointing, Progress
+from gil_jax.training.fit import fit, fit_many, runs_mesh
+from gil_jax.training.step import make_trainer
 from launch import quiet_logs
 from launch import user_errors
 
@@ -144,17 +141,18 @@ def _synthetic_sequences(rows, max_len, d, classes, key):
 
 
 def _config(method, steps, capacity, model="mlp", hidden=(500, 500),
-            policy_hidden=(400, 300), meta_wide_hidden=(400, 300)):
-  """A bench row's TrainConfig.  ``gil_meta`` takes TrainConfig's importance
-  network (its default); the row ``gil_meta_wide`` is ``gil_meta`` with
-  ``meta_wide_hidden``."""
+            policy_hidden=(400, 300), meta_wide_hidden=(400, 300), authors=None):
+  """A bench row's TrainConfig for a launcher method.  ``gil_meta`` takes its
+  importance network's default width; the row ``gil_meta_wide`` is ``gil_meta``
+  with ``meta_wide_hidden``."""
   widths = tuple(policy_hidden)
   meta = {}
   if method == "gil_meta_wide":
     method, meta = "gil_meta", {"meta_hidden": tuple(meta_wide_hidden)}
-  return TrainConfig(method=method, model=model, hidden=tuple(hidden), batch_size=128,
-                     num_steps=steps, eval_every=steps, replay_capacity=capacity,
-                     actor_hidden=widths, critic_hidden=widths, **meta)
+  return from_options(method_spec(method).source, dict(
+      model=model, hidden=tuple(hidden), batch_size=128, num_steps=steps,
+      eval_every=steps, replay_capacity=capacity, actor_hidden=widths,
+      critic_hidden=widths, authors=authors or AuthorsPredictor(), **meta))
 
 
 def _widths(values) -> tuple[int, ...]:
@@ -392,11 +390,11 @@ def mlp_rows() -> dict:
 
 # name -> (method, switches).  GIL-H's step has no DDPG part to hide the batch-norm
 # Jacobian behind, so its ratio is the predictor's own.
-_AUTHORS_ROWS = {"authors_default_gil_ms": ("gil", AuthorsMode()),
-                 "authors_bn_gil_ms": ("gil", AuthorsMode(batch_norm=True)),
-                 "authors_l2_gil_ms": ("gil", AuthorsMode(l2=0.02)),
-                 "authors_default_gil_h_ms": ("gil_h", AuthorsMode()),
-                 "authors_bn_gil_h_ms": ("gil_h", AuthorsMode(batch_norm=True))}
+_AUTHORS_ROWS = {"authors_default_gil_ms": ("gil", AuthorsPredictor()),
+                 "authors_bn_gil_ms": ("gil", AuthorsPredictor(batch_norm=True)),
+                 "authors_l2_gil_ms": ("gil", AuthorsPredictor(l2=0.02)),
+                 "authors_default_gil_h_ms": ("gil_h", AuthorsPredictor()),
+                 "authors_bn_gil_h_ms": ("gil_h", AuthorsPredictor(batch_norm=True))}
 
 
 def authors_rows() -> dict:
@@ -405,12 +403,11 @@ def authors_rows() -> dict:
   same method, interleaved."""
   train = _synthetic(FLAGS.rows, FLAGS.features, 10, jax.random.key(1))
   val = _synthetic(256, FLAGS.features, 10, jax.random.key(2))
-  base = _config("gil", FLAGS.authors_steps, FLAGS.replay_capacity,
-                 hidden=_widths(FLAGS.hidden),
-                 policy_hidden=_widths(FLAGS.policy_hidden))
   ms = time_interleaved(
-      {name: _training(dataclasses.replace(base, method=method, authors=mode),
-                       train, val)
+      {name: _training(_config(method, FLAGS.authors_steps, FLAGS.replay_capacity,
+                               hidden=_widths(FLAGS.hidden),
+                               policy_hidden=_widths(FLAGS.policy_hidden),
+                               authors=mode), train, val)
        for name, (method, mode) in _AUTHORS_ROWS.items()}, FLAGS.repeats)
   out = dict(ms)
   for name, (method, _) in _AUTHORS_ROWS.items():
@@ -502,9 +499,10 @@ def _small_problem(seed=0):
   return prepare_tabular(RawTabular(x, y, 2, tuple(map(str, range(8))), "blobs"))
 
 
-_SMALL = TrainConfig(method="gil", hidden=(16, 16), batch_size=32, num_steps=60,
-                     eval_every=20, replay_capacity=512, rl_batch_size=32,
-                     actor_hidden=(32, 32), critic_hidden=(32, 32))
+_SMALL = from_options("gil", dict(hidden=(16, 16), batch_size=32, num_steps=60,
+                                  eval_every=20, replay_capacity=512,
+                                  rl_batch_size=32, actor_hidden=(32, 32),
+                                  critic_hidden=(32, 32)))
 
 
 def _max_gap(runs_a, runs_b) -> float:
@@ -538,12 +536,12 @@ def equivalence_checks(n_runs: int) -> dict:
       if p["step"] >= 20:
         raise Stop()
     try:
-      fit_many(_SMALL, prep, seeds[:2], checkpoint_dir=ckpt, steps_per_call=20,
-               progress=stop)
+      fit_many(_SMALL, prep, seeds[:2], steps_per_call=20,
+               callbacks=[Checkpointing(ckpt), Progress(stop)])
     except Stop:
       pass
-    resumed = fit_many(_SMALL, prep, seeds[:2], checkpoint_dir=ckpt, resume=True,
-                       steps_per_call=20)
+    resumed = fit_many(_SMALL, prep, seeds[:2], steps_per_call=20,
+                       callbacks=[Checkpointing(ckpt, resume=True)])
   gap = _max_gap(resumed, fit_many(_SMALL, prep, seeds[:2], steps_per_call=20))
   out.update(resume_matches_uninterrupted=gap < tol, resume_max_gap=gap)
   return out

@@ -15,7 +15,7 @@ from data_prep import physionet2019
 from data_prep import tabular
 from data_prep import uci_tables
 from gil_jax import data as data_lib
-from gil_jax import folds as folds_lib
+from gil_jax.data import folds as folds_lib
 
 # Loaders return a RawTabular (split into train/val/test by the config) or a
 # (train, test) pair of them (validation carved from train; the given test set kept).
@@ -49,7 +49,7 @@ def load_data(config: ml_collections.ConfigDict, mask_seed: int | None = None,
 
   With ``fold`` (``config.cv_folds`` cross-validation) all of the loader's rows are
   pooled and fold ``fold`` of ``config.cv_folds`` stratified folds (drawn with the
-  split seed) is the test split (:mod:`gil_jax.folds`).
+  split seed) is the test split (:mod:`gil_jax.data.folds`).
   """
   if config.dataset not in DATASETS:
     raise ValueError(f"unknown dataset {config.dataset!r}; known: {sorted(DATASETS)}")

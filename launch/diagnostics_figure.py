@@ -1,4 +1,4 @@
-r"""Figure: the policy diagnostics of a run over training (gil_jax/credit.py).
+r"""Figure: the policy diagnostics of a run over training (gil_jax/sources/credit.py).
 
   python -m launch.diagnostics_figure --workdir=runs/importance_digits_zero \
       --methods=gil,gil_heldout --out=docs/results/figures/policy_diagnostics.png \

@@ -47,7 +47,7 @@ from absl import logging
 from data_prep import csv_sequences
 from gil_jax import data as data_lib
 from gil_jax import metrics as metrics_lib
-from gil_jax import train as train_lib
+from gil_jax.training.fit import predict_in_batches
 from gil_jax.baselines import boosting
 from gil_jax.baselines import imputers
 from gil_jax.methods import apply_transforms
@@ -237,12 +237,10 @@ def _score(method: str, spec, config, raw, results, workdir, num_classes
                   else np.zeros(split.x.shape[-1], np.float32))
     split = apply_transforms(split, spec.transforms, train_mean,
                              None if fitted is None else fitted[i])
-    if spec.trainer_method == "mean":
-      split = data_lib.mean_imputed(split, train_mean)
     trainer = translation.make_trainer(config, method, split.x.shape[-1],
                                        num_classes)
     params = jax.tree.map(lambda v: v[i], saved["params"])
-    probs = train_lib.predict_in_batches(trainer, params, split)
+    probs = predict_in_batches(trainer, params, split)
     per_run.append(metrics_lib.classification_metrics(split.y, probs))
   return per_run
 

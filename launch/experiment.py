@@ -15,10 +15,11 @@ import jax
 import ml_collections
 from absl import logging
 
-from gil_jax import checkpoint as ckpt_lib
 from gil_jax import data as data_lib
-from gil_jax import folds as folds_lib
-from gil_jax import train as train_lib
+from gil_jax.data import folds as folds_lib
+from gil_jax.training import callbacks as callbacks_lib
+from gil_jax.training import checkpoint as ckpt_lib
+from gil_jax.training import fit as fit_lib
 from gil_jax.methods import MethodSpec, method_spec, transform_fitted
 from launch import datasets
 from launch import history
@@ -101,7 +102,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, resume: bool = False
   data = load_run_data(config)
   results = _results_header(config, data)
   # All processes' devices: one device per host still shards over the hosts.
-  mesh = train_lib.runs_mesh() if jax.device_count() > 1 else None
+  mesh = fit_lib.runs_mesh() if jax.device_count() > 1 else None
   if mesh is not None:
     logging.info("sharding runs over %d devices (%d processes)", mesh.devices.size,
                  jax.process_count())
@@ -256,20 +257,22 @@ def _train(config: ml_collections.ConfigDict, method: str, data: RunData, data_m
     if resume and not saved:
       logging.warning("[%s] --resume: no checkpoint of this method in %s; "
                       "training it from step 0", method, ckpt_dir)
-    group_fits = train_lib.fit_many(
+    callbacks = []
+    if ckpt_dir is not None:
+      callbacks.append(callbacks_lib.Checkpointing(
+          ckpt_dir, resume=resume and saved,
+          extra=None if fingerprint is None else dict(fingerprint, method=method),
+          on_resume=lambda step: logging.info(
+              "resumed %s from step %d (of %d)", method, step,
+              config.train.num_steps)))
+    callbacks.append(callbacks_lib.Progress(history.progress_logger(method,
+                                                                    len(idx))))
+    if profile_dir is not None:
+      callbacks.append(callbacks_lib.Profiling(os.path.join(profile_dir, method)))
+    group_fits = fit_lib.fit_many(
         trainer.config, data_m if data.shared else [data_m[i] for i in idx],
-        [seeds[i] for i in idx],
-        progress=history.progress_logger(method, len(idx)),
-        steps_per_call=config.steps_per_call, mesh=mesh,
-        checkpoint_dir=ckpt_dir, resume=resume and saved,
-        fingerprint_extra=(None if fingerprint is None
-                           else dict(fingerprint, method=method)),
-        on_resume=lambda step: logging.info(
-            "resumed %s from step %d (of %d)", method, step,
-            config.train.num_steps),
-        profile_dir=None if profile_dir is None else os.path.join(
-            profile_dir, method),
-        trainer=trainer)
+        [seeds[i] for i in idx], callbacks=callbacks,
+        steps_per_call=config.steps_per_call, mesh=mesh, trainer=trainer)
     for i, fit in zip(idx, group_fits):
       fits[i] = fit
   return fits

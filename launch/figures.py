@@ -44,8 +44,8 @@ import numpy as np
 from absl import app, flags, logging
 
 from gil_jax import data as data_lib
-from gil_jax import models as models_lib
-from gil_jax import train as train_lib
+from gil_jax.models.mlp import policy_state
+from gil_jax.sources.policy.networks import Actor
 from gil_jax.methods import method_spec, transform
 from launch import datasets
 from launch import results as results_lib
@@ -247,7 +247,7 @@ def gil_importance(setting: Setting, num_images: int = 2000, max_runs: int = 0,
   config = _config(results)
   _check_mlp(config, "the importance map")
   saved = saved_models.load_models(setting.dir_of(method), method)
-  if "actor" not in saved:
+  if "importance_network" not in saved:
     raise SkipFigure(f"{setting.label}: the saved {method!r} models hold no actor")
   runs = results["runs"][:max_runs] if max_runs > 0 else results["runs"]
   cache: dict = {}
@@ -258,10 +258,11 @@ def gil_importance(setting: Setting, num_images: int = 2000, max_runs: int = 0,
     test = _take(test, subsample(len(test.y), num_images, seed))
     d = test.x.shape[-1]
     trainer = translation.make_trainer(config, method, d, prepared.num_classes)
-    logits, zeta = trainer.model.apply(_run_params(saved["params"], i), test.x)
-    state = models_lib.policy_state(test.x, test.m, zeta, jax.nn.softmax(logits))
-    actor = models_lib.Actor(action_dim=d, hidden=tuple(config.train.actor_hidden))
-    a = actor.apply(_run_params(saved["actor"], i), state)
+    logits, zeta = trainer.predictor.model.module.apply(
+        _run_params(saved["params"], i), test.x)
+    state = policy_state(test.x, test.m, zeta, jax.nn.softmax(logits))
+    actor = Actor(action_dim=d, hidden=tuple(config.train.actor_hidden))
+    a = actor.apply(_run_params(saved["importance_network"], i), state)
     imps.append(np.asarray(a))
     masks.append(test.m)
   return np.concatenate(imps), np.concatenate(masks)
@@ -338,8 +339,7 @@ def method_test_split(prepared: data_lib.Prepared, method: str, config
     logging.info("imputing for %s (%s) ...", method, ", ".join(spec.transforms))
     options = config.get("imputer_options", ml_collections.ConfigDict()).to_dict()
     prepared = transform(prepared, spec.transforms, imputer_options=options)
-  _, _, test = train_lib.method_inputs(spec.trainer_method, prepared)
-  return test, prepared
+  return prepared.test, prepared
 
 
 def encoder_features(setting: Setting, method: str, run_index: int = 0,
@@ -360,7 +360,8 @@ def encoder_features(setting: Setting, method: str, run_index: int = 0,
   saved = saved_models.load_models(setting.dir_of(method), method)
   trainer = translation.make_trainer(config, method, test.x.shape[-1],
                                      prepared.num_classes)
-  _, zeta = trainer.model.apply(_run_params(saved["params"], run_index), test.x)
+  _, zeta = trainer.predictor.model.module.apply(
+      _run_params(saved["params"], run_index), test.x)
   return np.asarray(zeta), np.asarray(test.y)
 
 

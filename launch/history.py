@@ -10,7 +10,7 @@ from absl import logging
 
 
 def progress_logger(method: str, n_runs: int) -> Callable[[dict], None]:
-  """A ``progress`` callback of :func:`gil_jax.train.fit_many`: one log line per
+  """A ``progress`` callback of :func:`gil_jax.training.fit.fit_many`: one log line per
   host call (step, loss, validation and best scores as means over the runs, rate,
   time left)."""
   def log(p):

@@ -32,10 +32,8 @@ def measure(config, spec: MethodSpec, variants: list[dict],
     ``{"mean", "std", "per_seed"}`` over the runs, or ``None`` where the method
     fills nothing or the complete data are unknown.
   """
-  fills = spec.transforms or (("zero",) if spec.trainer_method in ("zero", "gil_h")
+  fills = spec.transforms or (("zero",) if spec.source in ("plain", "mask")
                               and spec.custom is None and spec.model is None else ())
-  if spec.trainer_method == "mean" and not spec.transforms:
-    fills = ("mean",)
   if (not fills or "missing_rate" not in config.data
       or any(f in ("carry_forward", "mask_features") for f in fills)):
     return None

@@ -1,7 +1,7 @@
 """What a resumed run must agree on, and the checks of ``WORKDIR/checkpoints``.
 
 A checkpoint holds a *fingerprint* of the run that wrote it
-(:func:`gil_jax.checkpoint.fingerprint`): the trainer config, seeds, shapes and
+(:func:`gil_jax.training.checkpoint.fingerprint`): the trainer config, seeds, shapes and
 steps per host call, plus what the launcher adds: :func:`run_fingerprint` (every
 field of the experiment config that defines a run's data and schedule: dataset,
 every ``data`` field, scaling, placeholder, split fields and seeds, mask seeds,
@@ -12,7 +12,7 @@ restore one run's parameters and score them on another's data.
 :func:`check_checkpoints` runs before any data is loaded, so that a wrong
 ``--resume`` or a workdir holding an earlier run's checkpoints stops the launcher
 at once, naming what differs; the full comparison (data digest, shapes) follows in
-:func:`gil_jax.train.fit_many` when each method restores its state.
+:func:`gil_jax.training.fit.fit_many` when each method restores its state.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import shutil
 
 import ml_collections
 
-from gil_jax import checkpoint as ckpt_lib
+from gil_jax.training import checkpoint as ckpt_lib
 
 # Config fields that do not change any run's numbers: which methods run (each
 # method has its own checkpoints), the grid (expanded into one config per

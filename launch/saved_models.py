@@ -24,12 +24,13 @@ from gil_jax.methods import MethodSpec
 
 def save_models(workdir: str, method: str, fits, scalers=None,
                 train_means=None) -> None:
-  """Saves the runs' best parameters (GIL's actors, data scalers) with orbax."""
+  """Saves the runs' best parameters, the source's importance network (GIL's actor,
+  gil_meta's h_psi) and the data scalers with orbax."""
   import orbax.checkpoint as ocp  # local: only saving and loading need it
   tree = {"params": jax.tree.map(lambda *v: np.stack(v), *[f.params for f in fits])}
-  if fits[0].actor_params is not None:
-    tree["actor"] = jax.tree.map(lambda *v: np.stack(v),
-                                 *[f.actor_params for f in fits])
+  if fits[0].source_params is not None:
+    tree["importance_network"] = jax.tree.map(lambda *v: np.stack(v),
+                                              *[f.source_params for f in fits])
   if scalers is not None and scalers[0] is not None:
     tree["scaler"] = {"shift": np.stack([s[0] for s in scalers]),
                       "scale": np.stack([s[1] for s in scalers])}
@@ -41,7 +42,8 @@ def save_models(workdir: str, method: str, fits, scalers=None,
 
 
 def load_models(workdir: str, method: str) -> dict:
-  """``{"params": ..., ["actor": ...], ["scaler": ...]}``, runs on the first axis."""
+  """``{"params": ..., ["importance_network": ...], ["scaler": ...], ["train_mean":
+  ...]}``, runs on the first axis."""
   import orbax.checkpoint as ocp
   path = os.path.join(os.path.abspath(workdir), "models", method)
   if not os.path.isdir(path):

@@ -6,7 +6,7 @@ wrong result (a negative learning rate trains "successfully" to chance accuracy)
 :func:`check_config` checks every field the launcher reads: types and ranges of
 the numbers (finite; rates, fractions and widths in range), the method and
 dataset names, the seeds, the data loader's keyword arguments, the imputer options,
-and finally builds each method's :class:`gil_jax.train.TrainConfig` (its own
+and finally builds each method's :class:`gil_jax.config.TrainConfig` (its own
 checks).  :func:`check_workdir` makes sure the workdir is a writable directory.
 """
 
@@ -27,7 +27,7 @@ from launch import translation
 SCALINGS = ("standardize", "center", "max", "none")
 _POSITIVE_INTS = ("batch_size", "num_steps", "eval_every", "lr_decay_steps",
                   "replay_capacity", "rl_batch_size", "meta_batch_size")
-_POSITIVE_RATES = ("learning_rate", "actor_lr", "critic_lr", "lr_decay_rate")
+_POSITIVE_RATES = ("learning_rate", "actor_lr", "critic_lr", "meta_lr", "lr_decay_rate")
 # Imputer options that count something (iterations, rows, neighbours, steps).
 _IMPUTER_COUNTS = ("max_iter", "max_fit_rows", "n_nearest_features", "num_steps",
                    "n_neighbors", "n_estimators", "batch_size")
@@ -92,14 +92,14 @@ def _seeds(path: str, values, non_empty: bool) -> None:
 
 
 def _check_methods(config) -> None:
-  from gil_jax.methods import METHODS   # local: imports the baselines
-  methods = tuple(config.methods)
+  from gil_jax.methods import method_names   # local: imports the baselines
+  methods, known = tuple(config.methods), method_names()
   if not methods:
     _fail("methods", "must name at least one method", methods)
   for m in methods:
-    if m not in METHODS:
+    if m not in known:
       _fail("methods", f"names an unknown method {m!r} (known: "
-            f"{', '.join(sorted(METHODS))})", methods)
+            f"{', '.join(sorted(known))})", methods)
   if len(set(methods)) != len(methods):
     _fail("methods", "names a method twice", methods)
 
@@ -157,7 +157,8 @@ def _check_train(config) -> None:
     if not widths or any(not _is_int(w) or w < 1 for w in widths):
       _fail(f"train.{name}", "must be a non-empty list of layer widths >= 1", widths)
   if len(tuple(t.critic_hidden)) < 2:
-    # The critic merges the action after its first layer (gil_jax.models.Critic).
+    # The critic merges the action after its first layer
+    # (gil_jax.sources.policy.networks.Critic).
     _fail("train.critic_hidden", "needs two widths or more (a state layer, then "
           "the layer merging the action)", tuple(t.critic_hidden))
   _number_in("train.meta_shrink", t.meta_shrink, 0.0, 1.0)

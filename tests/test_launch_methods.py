@@ -118,7 +118,7 @@ def test_sequence_baselines_run_save_models_and_score_externally(tmp_path):
   for method in ("gil", "carry_forward_mask", "grud"):
     saved = saved_models.load_models(workdir, method)
     assert "scaler" in saved and saved["scaler"]["shift"].shape == (2, 3)
-  assert "actor" in saved_models.load_models(workdir, "gil")
+  assert "importance_network" in saved_models.load_models(workdir, "gil")
   assert not os.path.exists(os.path.join(workdir, "models", "hgb"))
   with pytest.raises(FileNotFoundError, match="no saved models"):
     saved_models.load_models(workdir, "hgb")

@@ -10,11 +10,18 @@ import jax
 import numpy as np
 import pytest
 
-from gil_jax.train import default_hparams, fit, fit_many, runs_mesh
+from gil_jax.config import default_hparams
+from gil_jax.training.callbacks import Checkpointing, Profiling, Progress
+from gil_jax.training.fit import fit, fit_many, runs_mesh
 
-from test_train import TINY, _blobs
+from test_train import _blobs, tiny
 
-CFG = dataclasses.replace(TINY, method="gil", num_steps=60, eval_every=20)
+
+def _config(source="gil", **overrides):
+  return tiny(source, num_steps=60, eval_every=20, **overrides)
+
+
+CFG = _config()
 
 
 def _assert_same_run(a, b, rtol=1e-4):
@@ -41,9 +48,9 @@ def test_vmapped_mask_seeds_and_hyperparameters_match_single_runs():
          default_hparams(CFG, learning_rate=1e-3, p2=0.35)]
   many = fit_many(CFG, preps, [5, 5], hparams=hps)
   single0 = fit(dataclasses.replace(CFG, learning_rate=3e-3), preps[0], 5)
-  single1 = fit(dataclasses.replace(
-      CFG, learning_rate=1e-3,
-      exploration=CFG.exploration._replace(p2=0.35)), preps[1], 5)
+  single1 = fit(_config(learning_rate=1e-3,
+                        exploration=CFG.source_config.exploration._replace(p2=0.35)),
+                preps[1], 5)
   _assert_same_run(many[0], single0)
   _assert_same_run(many[1], single1)
 
@@ -61,12 +68,12 @@ def test_sharded_over_four_devices_matches_one_device():
 
 
 def test_vmapped_gil_d_reward_weights_match_single_runs():
-  cfg = dataclasses.replace(CFG, method="gil_d")
+  cfg = _config("gil_d")
   prep = _blobs()
   many = fit_many(cfg, prep, [1, 1], hparams=[default_hparams(cfg, gil_d_c=0.0),
                                               default_hparams(cfg, gil_d_c=20.0)])
-  _assert_same_run(many[0], fit(dataclasses.replace(cfg, gil_d_c=0.0), prep, 1))
-  _assert_same_run(many[1], fit(dataclasses.replace(cfg, gil_d_c=20.0), prep, 1))
+  _assert_same_run(many[0], fit(_config("gil_d", gil_d_c=0.0), prep, 1))
+  _assert_same_run(many[1], fit(_config("gil_d", gil_d_c=20.0), prep, 1))
   assert not np.allclose(many[0].history["reward"], many[1].history["reward"])
 
 
@@ -89,10 +96,10 @@ def test_resumed_run_matches_uninterrupted_run(tmp_path):
       raise Stop()
 
   with pytest.raises(Stop):
-    fit_many(CFG, prep, [0, 1], checkpoint_dir=ckpt, steps_per_call=20,
-             progress=stop_after_first_call)
+    fit_many(CFG, prep, [0, 1], steps_per_call=20,
+             callbacks=[Checkpointing(ckpt), Progress(stop_after_first_call)])
   assert sorted(os.listdir(ckpt)) == ["20"]
-  resumed = fit_many(CFG, prep, [0, 1], checkpoint_dir=ckpt, resume=True,
+  resumed = fit_many(CFG, prep, [0, 1], callbacks=[Checkpointing(ckpt, resume=True)],
                      steps_per_call=20)
   straight = fit_many(CFG, prep, [0, 1], steps_per_call=20)
   for a, b in zip(resumed, straight):
@@ -104,16 +111,17 @@ def test_resumed_run_matches_uninterrupted_run(tmp_path):
 def test_resume_with_different_shapes_names_the_field(tmp_path):
   prep = _blobs()
   ckpt = str(tmp_path / "ckpt")
-  fit_many(CFG, prep, [0], checkpoint_dir=ckpt, steps_per_call=20)
+  fit_many(CFG, prep, [0], callbacks=[Checkpointing(ckpt)], steps_per_call=20)
   other = dataclasses.replace(CFG, hidden=(8, 16))
   with pytest.raises(ValueError, match=r"config\.hidden"):
-    fit_many(other, prep, [0], checkpoint_dir=ckpt, resume=True)
+    fit_many(other, prep, [0], callbacks=[Checkpointing(ckpt, resume=True)])
 
 
 def test_corrupt_newest_checkpoint_falls_back_to_previous_good_one(tmp_path):
   prep = _blobs()
   ckpt = str(tmp_path / "ckpt")
-  straight = fit_many(CFG, prep, [0], checkpoint_dir=ckpt, steps_per_call=20)
+  straight = fit_many(CFG, prep, [0], callbacks=[Checkpointing(ckpt)],
+                      steps_per_call=20)
   assert sorted(os.listdir(ckpt), key=int) == ["20", "40", "60"]
   for f in glob.glob(os.path.join(ckpt, "60", "state", "*")):
     if os.path.isdir(f):
@@ -121,14 +129,14 @@ def test_corrupt_newest_checkpoint_falls_back_to_previous_good_one(tmp_path):
     else:
       os.remove(f)
   with pytest.warns(UserWarning, match="60"):
-    resumed = fit_many(CFG, prep, [0], checkpoint_dir=ckpt, resume=True,
+    resumed = fit_many(CFG, prep, [0], callbacks=[Checkpointing(ckpt, resume=True)],
                        steps_per_call=20)
   _assert_same_run(resumed[0], straight[0], rtol=1e-6)
 
 
 def test_profiler_writes_a_trace(tmp_path):
   prof = str(tmp_path / "prof")
-  fit_many(dataclasses.replace(CFG, method="zero"), _blobs(), [0],
-           steps_per_call=20, profile_dir=prof)
+  fit_many(_config("plain"), _blobs(), [0], steps_per_call=20,
+           callbacks=[Profiling(prof)])
   traces = glob.glob(os.path.join(prof, "**", "*.xplane.pb"), recursive=True)
   assert traces, os.listdir(prof)

@@ -18,7 +18,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.seeds = (0, 1, 2)
   c.mask_seeds = ()                   # if set: one dataset per mask seed (x seeds)
   c.split_seeds = ()                  # if set: one split per seed (x mask seeds x seeds)
-  # K >= 2: stratified K-fold cross-validation over all rows (gil_jax/folds.py);
+  # K >= 2: stratified K-fold cross-validation over all rows (gil_jax/data/folds.py);
   # each fold is a run (x split seeds x mask seeds x seeds); 0 = off.
   c.cv_folds = 0
   # One command for a grid: for each value in ``settings``, ``field`` (a dotted config
@@ -56,7 +56,8 @@ def base_config() -> ml_collections.ConfigDict:
       "critic_hidden": (400, 300),
       "model": "mlp",
       "gil_d_c": 5.0,
-      # Held-out-credit methods (gil_heldout, gil_l2rw, gil_meta; gil_jax/credit.py).
+      # Held-out-credit methods (gil_heldout, gil_l2rw, gil_meta;
+      # gil_jax/sources/credit.py); also the rows GIL's diagnostics score.
       "meta_batch_size": 128,
       "meta_shrink": 0.5,
       "meta_prior": "ones",
@@ -64,11 +65,13 @@ def base_config() -> ml_collections.ConfigDict:
       # the actor's 400-300 and scores the same (docs/results/importance.md,
       # "Cost per step").
       "meta_hidden": (128,),
+      "meta_lr": 1e-4,               # gil_meta's Adam rate for its network
       "missing_importance": 0.5,     # gil_const: a = m + c (1 - m)
-      # Record the importance source's diagnostics at every eval (gil_jax/credit.py).
+      # Record the importance source's diagnostics at every eval
+      # (gil_jax/sources/credit.py).
       "diagnostics": False,
   })
-  # The authors' TF1 code choices, one switch each (gil_jax/authors_mode.py); all
+  # The authors' TF1 code choices, one switch each (gil_jax/authors/); all
   # off = the paper's method.  Their sequence placeholder is ``placeholder="3max"``.
   c.authors = ml_collections.ConfigDict({
       "batch_norm": False,             # BN in training mode, gated (per-example)

@@ -4,7 +4,7 @@
   python -m launch.train --config=launch/configs/mnist_authors.py:bn \
       --workdir=runs/mnist_authors/bn
 
-Switches (gil_jax/authors_mode.py): ``default`` (all off: the paper's method),
+Switches (gil_jax/authors/): ``default`` (all off: the paper's method),
 ``bn`` (batch norm in training mode, gated per-example gradients), ``l2`` (L2 0.02
 inside the per-example loss), ``reward`` (reward before the update, shared by the
 batch), ``one_draw`` (one behaviour draw per batch), ``near_one`` (random actions

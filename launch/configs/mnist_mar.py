@@ -4,7 +4,7 @@
 
 The paper (sec. 4.4, following MIWAE) keeps part of each image always observed and
 draws the missing pixels from a distribution conditioned on features of that part,
-without giving the rate or the feature.  Here (gil_jax.missingness.mar_mask): the
+without giving the rate or the feature.  Here (gil_jax.data.missingness.mar_mask): the
 bottom 14 pixel rows are always observed; each of the top 14 rows goes missing as a
 whole with probability sigmoid(b + 2 z), z = standardised mean brightness of the
 observed half, and b calibrated so that 35 % of all pixels are missing (70 % of the

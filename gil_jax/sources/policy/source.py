@@ -104,8 +104,6 @@ class PolicyConfig:
     if not 0 < self.tau <= 1:
       raise ValueError(f"tau must lie in (0, 1], got {self.tau}")
     e = self.exploration
-    if not (0 <= e.p2_floor <= e.p2 and 0 <= e.p3_floor <= e.p3):
-      raise ValueError(f"exploration floors must lie in [0, p2] and [0, p3], got {e}")
     if not 0 < e.decay <= 1:
       raise ValueError(f"exploration decay must lie in (0, 1], got {e.decay}")
     self.check_hparams(self.hparams())
@@ -122,6 +120,10 @@ class PolicyConfig:
     if not (0 <= p2 and 0 <= p3 and p2 + p3 <= 1):
       raise ValueError(f"exploration needs p2, p3 >= 0 and p2 + p3 <= 1, got "
                        f"p2={p2}, p3={p3}")
+    e = self.exploration
+    if not (0 <= e.p2_floor <= p2 and 0 <= e.p3_floor <= p3):
+      raise ValueError(f"exploration floors must lie in [0, p2] and [0, p3], got "
+                       f"p2={p2}, p3={p3} with floors {e.p2_floor}, {e.p3_floor}")
 
 
 class GILDHParams(NamedTuple):
