@@ -66,7 +66,7 @@ import pyarrow as pa
 import pyarrow.compute as pac
 import pyarrow.csv as pacsv
 # Preparing needs no TensorFlow, but TFDS 4.9.10 imports importlib_resources
-# there without declaring it (tensorflow/datasets#11212): pin it.
+# there without declaring it: requirements.txt and the `data` extra list it.
 import tensorflow_datasets as tfds
 
 from gil_jax.data import DataFileNotFoundError, require_file, stratified_split

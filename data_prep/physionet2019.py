@@ -37,11 +37,11 @@ Cohort rule (:class:`CohortRule`; defaults in brackets):
 * ``negative_window="matched"`` (not the default) draws instead, for each
   positive with window end ``e``, a never-septic partner whose stay lasts at
   least ``gap`` hours beyond ``min(e, match_hours)`` [48] and whose window
-  ends there. With the default, window length alone separates the classes
-  (set A: AUROC 0.72 on the varied protocol), because positives' onsets come
-  later in the stay than a uniform end; matching removes that shortcut for
-  any cap up to ``match_hours``. Set A's never-septic stays rarely last beyond
-  60 h (6 patients), so longer positive windows cannot be matched exactly.
+  ends there. With the default, window length alone partly separates the
+  classes, because positives' onsets come later in the stay than a uniform
+  end; matching removes that shortcut for any cap up to ``match_hours``.
+  Set A's never-septic stays rarely last beyond 60 h (6 patients), so longer
+  positive windows cannot be matched exactly.
 
 Protocols (builder configs; both use the same cohort and window ends):
 
@@ -79,7 +79,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 # Preparing needs no TensorFlow, but TFDS 4.9.10 imports importlib_resources
-# there without declaring it (tensorflow/datasets#11212): pin it.
+# there without declaring it: requirements.txt and the `data` extra list it.
 import tensorflow_datasets as tfds
 
 from gil_jax.data import RawSequences, require_file, validate_sequences

@@ -52,7 +52,7 @@ def load_mnist(missing_rate: float = 0.5, mask_seed: int = 0,
     data_dir, manual_dir, tfds_name: see :func:`data_prep.mnist.load_mnist`.
     mar_observed_fraction, mar_group_size, mar_strength: the MAR mask's shape.
   """
-  from data_prep import mnist  # local: importing TFDS costs a second
+  from data_prep import mnist  # local: importing TFDS is slow; only MNIST needs it
   check_rate(missing_rate)
   if mechanism not in ("mcar", "mar"):
     raise ValueError(f"unknown missingness mechanism {mechanism!r}; use 'mcar' or "

@@ -1,25 +1,185 @@
-"""pyproject.toml installs every top-level package with the pinned requirements."""
+"""The wheel that `pip install .` installs: only `gil_jax`, with version ranges that
+cover what it imports and admit the pins of requirements.txt, importable on its own.
 
+The wheel is built once (without build isolation, so no download) from a copy of the
+checkout: setuptools reuses a `build/` folder it finds, and stale files there would end
+up in the wheel.
+"""
+
+import ast
+import email.parser
+import importlib.metadata
 import os
-import tomllib
+import pathlib
+import shutil
+import subprocess
+import sys
+import zipfile
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+PROJECT = "gil-jax"
+LIBRARY = "gil_jax"
+EXTRAS = ("launch", "data", "test")
+# Declared without being imported: jax needs a jaxlib of its own version.
+NOT_IMPORTED = {"jaxlib"}
+# Build outputs and run folders of a checkout (see .gitignore).
+IGNORE = shutil.ignore_patterns(".git", "build", "dist", "*.egg-info", "__pycache__",
+                                "*.pyc", ".pytest_cache", ".venv", "venv", "runs",
+                                "workdir*", ".whl", ".gl")
 
 
-def test_pyproject_packages_every_importable_folder_and_pins_requirements():
-  with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
-    project = tomllib.load(f)
-  include = project["tool"]["setuptools"]["packages"]["find"]["include"]
-  packages = sorted(d for d in os.listdir(ROOT)
-                    if os.path.isfile(os.path.join(ROOT, d, "__init__.py"))
-                    and d != "tests")
-  assert packages == ["data_prep", "gil_jax", "launch"]
-  for package in packages:                       # and their subpackages
-    assert package in include and f"{package}.*" in include
-  assert project["project"]["dynamic"] == ["dependencies"]
-  assert project["tool"]["setuptools"]["dynamic"]["dependencies"] == {
-      "file": ["requirements.txt"]}
-  with open(os.path.join(ROOT, "requirements.txt")) as f:
-    pins = [line.split("#")[0].strip() for line in f]
-  # setuptools reads the file as plain requirement lines: no pip options.
-  assert all("==" in p for p in pins if p) and not any(p.startswith("-") for p in pins)
+def _run(*args, **kwargs):
+  proc = subprocess.run(args, capture_output=True, text=True, timeout=120,
+                        check=False, **kwargs)
+  assert proc.returncode == 0, f"{args} failed:\n{proc.stdout}\n{proc.stderr}"
+  return proc
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory):
+  tmp = tmp_path_factory.mktemp("packaging")
+  src = tmp / "src"
+  shutil.copytree(ROOT, src, ignore=IGNORE)
+  _run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+       "--no-index", "--disable-pip-version-check", "-q", "-w", str(tmp / "dist"), ".",
+       cwd=src)
+  (path,) = (tmp / "dist").glob("*.whl")
+  return path
+
+
+def _metadata(wheel_path):
+  with zipfile.ZipFile(wheel_path) as z:
+    (name,) = [n for n in z.namelist() if n.endswith(".dist-info/METADATA")]
+    return email.parser.Parser().parsestr(z.read(name).decode())
+
+
+def _requires(wheel_path) -> list[Requirement]:
+  return [Requirement(r) for r in _metadata(wheel_path).get_all("Requires-Dist") or []]
+
+
+def _extra(req: Requirement) -> str | None:
+  """The extra that a requirement belongs to (None: installed by `pip install .`)."""
+  if req.marker is None:
+    return None
+  for extra in EXTRAS:
+    if req.marker.evaluate({"extra": extra}):
+      assert not req.marker.evaluate({"extra": ""}), req
+      return extra
+  raise AssertionError(f"marker of {req} names none of {EXTRAS}")
+
+
+def _pins() -> dict[str, Requirement]:
+  pins = {}
+  for line in (ROOT / "requirements.txt").read_text().splitlines():
+    line = line.split("#")[0].strip()
+    if line:
+      req = Requirement(line)
+      assert [s.operator for s in req.specifier] == ["=="], f"not an exact pin: {line}"
+      pins[canonicalize_name(req.name)] = req
+  return pins
+
+
+def _imported_distributions(folder: pathlib.Path) -> dict[str, set[str]]:
+  """Third-party top-level modules imported anywhere under folder (local imports
+  included) -> the installed distributions that provide them."""
+  modules = set()
+  for path in folder.rglob("*.py"):
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+      if isinstance(node, ast.Import):
+        modules.update(a.name.split(".")[0] for a in node.names)
+      elif isinstance(node, ast.ImportFrom) and node.level == 0:
+        modules.add(node.module.split(".")[0])
+  # The repository's own packages, and modules beside each other (tests import tests).
+  local = ({p.name for p in ROOT.iterdir() if p.is_dir()}
+           | {p.stem for p in folder.rglob("*.py")})
+  providers = importlib.metadata.packages_distributions()
+  return {m: {canonicalize_name(d) for d in providers.get(m, ())}
+          for m in sorted(modules - set(sys.stdlib_module_names) - local)}
+
+
+def _missing(imports: dict[str, set[str]], declared: set[str]) -> dict[str, set[str]]:
+  return {m: dists for m, dists in imports.items() if not dists & declared}
+
+
+def test_wheel_installs_only_the_library_and_all_of_it(wheel):
+  with zipfile.ZipFile(wheel) as z:
+    names = z.namelist()
+  top = {n.split("/")[0] for n in names}
+  assert {t for t in top if not t.endswith((".dist-info", ".data"))} == {LIBRARY}
+  # Every module of the checkout's library, sub-packages included, is in the wheel.
+  modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / LIBRARY).rglob("*.py")
+             if "__pycache__" not in p.parts}
+  assert modules <= set(names), sorted(modules - set(names))
+
+
+def test_requirements_are_ranges_and_tools_only_in_extras(wheel):
+  requires = _requires(wheel)
+  by_extra: dict[str | None, set[str]] = {}
+  for req in requires:
+    name = canonicalize_name(req.name)
+    extra = _extra(req)
+    by_extra.setdefault(extra, set()).add(name)
+    if name == PROJECT:              # an extra that pulls in another extra
+      assert extra is not None and set(req.extras) <= set(EXTRAS) and not req.url, req
+      continue
+    ops = {s.operator for s in req.specifier}
+    assert ops & {">=", ">", "~="} and ops & {"<", "<=", "~="}, (
+        f"{req}: needs a lower and an upper bound")
+    assert not ops & {"==", "==="}, f"{req}: exact pins belong in requirements.txt"
+  assert set(by_extra) == {None, *EXTRAS}
+
+  # `pip install .` brings exactly what gil_jax imports; nothing for tests, data
+  # preparation or the launcher.
+  core = by_extra[None]
+  imports = _imported_distributions(ROOT / LIBRARY)
+  assert not _missing(imports, core), "imported by gil_jax but not declared"
+  imported = set().union(*imports.values())
+  assert core - imported == NOT_IMPORTED, "declared but not imported by gil_jax"
+  for tool in ("pytest", "pytest-xdist", "hypothesis", "tensorflow-datasets",
+               "pyarrow", "absl-py", "ml-collections", "matplotlib", "submitit"):
+    assert tool not in core
+
+  # The extras cover what the launcher, data_prep and the tests import.
+  launch = core | by_extra["launch"] | by_extra["data"]
+  assert not _missing(_imported_distributions(ROOT / "launch"), launch)
+  assert not _missing(_imported_distributions(ROOT / "data_prep"), core | by_extra["data"])
+  assert not _missing(_imported_distributions(ROOT / "tests"), launch | by_extra["test"])
+
+
+def test_pins_of_requirements_txt_satisfy_the_ranges(wheel):
+  pins = _pins()
+  for req in _requires(wheel):
+    name = canonicalize_name(req.name)
+    if name == PROJECT:
+      continue
+    # Each range starts at a tested version: the package is pinned, inside the range.
+    assert name in pins, f"{req} has no pin in requirements.txt"
+    (pin,) = pins[name].specifier
+    assert req.specifier.contains(pin.version, prereleases=True), (
+        f"requirements.txt pins {pins[name]}, outside {req}")
+
+
+def test_installed_wheel_imports_outside_the_checkout(wheel, tmp_path):
+  site = tmp_path / "site"
+  _run(sys.executable, "-m", "pip", "install", "--no-deps", "--no-index",
+       "--disable-pip-version-check", "-q", "--target", str(site), str(wheel))
+  elsewhere = tmp_path / "elsewhere"
+  elsewhere.mkdir()
+  # Import every module of the installed library (its dependencies come from this
+  # environment); each must load from the install, none needs launch or data_prep.
+  script = (
+      "import importlib, pkgutil, gil_jax\n"
+      "names = [m.name for m in pkgutil.walk_packages(gil_jax.__path__, 'gil_jax.')]\n"
+      "files = [gil_jax.__file__] + [importlib.import_module(n).__file__ for n in names]\n"
+      "print('\\n'.join(files))\n")
+  env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+  env.update(PYTHONPATH=str(site), JAX_PLATFORMS="cpu")
+  files = _run(sys.executable, "-c", script, cwd=elsewhere, env=env).stdout.split()
+  assert len(files) > 1
+  for f in files:
+    assert pathlib.Path(f).resolve().is_relative_to(site.resolve()), f
+  assert pathlib.Path(files[0]).resolve() == (site / LIBRARY / "__init__.py").resolve()
