@@ -180,7 +180,7 @@ def one_computation(config: dict, methods: list[str]) -> dict[str, str]:
   one does, from the config alone.
 
   With a numeric placeholder of 0, ``x * m == x``: GIL-H's encoder gradient is
-  zero imputation's (README, "Methods"); with ``standardize`` or ``center``
+  zero imputation's (docs/methods.md); with ``standardize`` or ``center``
   scaling the placeholder 0 is also each column's observed training mean, so mean
   imputation fills the same values up to float rounding (``~``).  The first of
   ``zero``, ``mean``, ``gil_h`` in the table is the reference.  Under the authors'

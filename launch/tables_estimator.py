@@ -9,7 +9,7 @@ For each table, the DataFrame as loaded by ``data_prep/uci_tables.py`` (no launc
 config, no encoding by hand) goes into scikit-learn's own tools:
 
 * ``thyroid0387``: ``cross_val_score(GILClassifier(...), X, y, cv=5,
-  scoring="roc_auc")`` (stratified 5-fold; the README's example);
+  scoring="roc_auc")`` (stratified 5-fold; the example of docs/usage.md);
 * ``diabetes130``: the same with ``GroupKFold`` over patients (``groups=patient``);
 * ``adult``: ``fit`` on the official training file, ``roc_auc_score`` on the
   official test file.

@@ -5,7 +5,7 @@ dropped (``data_prep/uci_tables.py``); 5.6 % of the encoded cells missing, TBG 9
 The data are small, so every run gets its own stratified 80/10/10 split
 (``split_seeds``), selected on validation AUROC.  The methods of the results page
 ``docs/results/tables.md``; with standardised inputs and placeholder 0, ``gil_h`` and
-``zero`` are the same computation as ``mean`` (README), so only ``mean`` runs.
+``zero`` are the same computation as ``mean`` (docs/methods.md), so only ``mean`` runs.
 About 15 minutes on 2 shared CPU cores.
 """
 
