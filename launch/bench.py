@@ -67,6 +67,7 @@ from gil_jax.authors.predictor import AuthorsPredictor
 from gil_jax.config import TrainConfig, default_hparams, from_options
 from gil_jax.data import RawTabular, Split, prepare_tabular
 from gil_jax.methods import method_spec
+from gil_jax.sources.meta import MetaConfig
 from gil_jax.training.callbacks import Checkpointing, Progress
 from gil_jax.training.fit import fit, fit_many, runs_mesh
 from gil_jax.training.step import make_trainer
@@ -353,7 +354,7 @@ def mlp_rows() -> dict:
       shapes={"batch": 128,
               "layers": [FLAGS.features, *_widths(FLAGS.hidden), 10],
               "policy_hidden": list(_widths(FLAGS.policy_hidden)),
-              "meta_hidden": list(TrainConfig.meta_hidden),
+              "meta_hidden": list(MetaConfig().meta_hidden),
               "meta_wide_hidden": list(_widths(FLAGS.meta_wide_hidden)),
               "replay_capacity": FLAGS.replay_capacity,
               "steps_per_call": FLAGS.steps, "repeats": FLAGS.repeats})

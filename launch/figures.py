@@ -450,15 +450,15 @@ def tsne_figure(settings: Sequence[Setting], out: str, rate: float,
 
 
 def mse_accuracy_rows(settings: Sequence[Setting]) -> list[dict[str, Any]]:
-  """One row per setting, method with ``imputation_mse`` and run (per_seed order)."""
+  """One row per setting, method with ``imputation_mse`` and run (per_run order)."""
   rows = []
   for s in settings:
     runs = s.results["runs"]
     for method, res in s.results["methods"].items():
       if "imputation_mse" not in res:
         continue
-      mses = res["imputation_mse"]["per_seed"]
-      accs = res["test"]["accuracy"]["per_seed"]
+      mses = res["imputation_mse"]["per_run"]
+      accs = res["test"]["accuracy"]["per_run"]
       for i, (mse, acc) in enumerate(zip(mses, accs)):
         run = runs[i] if i < len(runs) else {}
         rows.append({"setting": s.label, "missing_rate": s.missing_rate,

@@ -29,7 +29,7 @@ def measure(config, spec: MethodSpec, variants: list[dict],
     per_run: each run's prepared data, as the method trained on them.
 
   Returns:
-    ``{"mean", "std", "per_seed"}`` over the runs, or ``None`` where the method
+    ``{"mean", "std", "per_run"}`` over the runs, or ``None`` where the method
     fills nothing or the complete data are unknown.
   """
   fills = spec.transforms or (("zero",) if spec.source in ("plain", "mask")

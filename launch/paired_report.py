@@ -63,7 +63,7 @@ def _per_run(results: dict, method: str, metric: str) -> dict[str, float]:
   """``{run: score}``; a run is named by its seeds (``{"seed": 0, ...}``)."""
   res = results["methods"][method]
   runs = res.get("runs", results["runs"])
-  scores = res["test"][metric]["per_seed"]
+  scores = res["test"][metric]["per_run"]
   if len(runs) != len(scores):
     raise ValueError(f"{method}: {len(scores)} scores for {len(runs)} runs")
   return {json.dumps(r, sort_keys=True): float(v) for r, v in zip(runs, scores)}
@@ -123,7 +123,7 @@ def concatenated(parts: list[dict], names: list[str]) -> dict:
       metrics = list(runs_of[0][split])
       merged[split] = summarise(
           [dict(zip(metrics, values)) for m in runs_of
-           for values in zip(*(m[split][k]["per_seed"] for k in metrics))])
+           for values in zip(*(m[split][k]["per_run"] for k in metrics))])
     methods[method] = merged
   return dict(first, methods=methods, runs=methods[next(iter(methods))]["runs"],
               concatenated_from=list(names))
@@ -212,7 +212,7 @@ def section(results: dict, pairs: list[tuple[str, str]], networks: list[str],
         cells.append("—")
     label = name if name in methods else f"{name} (= {same_as[name]}, same runs)"
     seconds = ("—" if name not in methods else f"{res['wall_seconds']:.0f}")
-    n_runs = len(res["test"][metrics[0]]["per_seed"])
+    n_runs = len(res["test"][metrics[0]]["per_run"])
     lines.append(f"| {label} | " + " | ".join(cells) + f" | {n_runs} | {seconds} |")
   lines += ["", "Paired differences (percentage points, mean ± standard error over "
             "runs; wins = runs where the first is higher):", "",

@@ -154,8 +154,8 @@ def n_runs(results: dict, method: str) -> int:
   """Runs behind a method's numbers: its per-seed list, else the file's runs."""
   test = results["methods"][method]["test"]
   for summary in test.values():
-    if "per_seed" in summary:
-      return len(summary["per_seed"])
+    if "per_run" in summary:
+      return len(summary["per_run"])
   return len(results["runs"])
 
 

@@ -9,11 +9,11 @@
     "data_summary": {...},           # rows per split, missing rates, dropped columns
     "feature_names": [str],          # the variables, in the models' input order
     "runs": [{"seed": int, ("mask_seed": int), ("split_seed": int),
-              ("fold": int)}],       # per_seed order
+              ("fold": int)}],       # per_run order
     ("cv_folds": int, "cv_test_rows": [int]),   # only with config.cv_folds
     "methods": {
       METHOD: {                      # gil, gil_h, zero, mean, ...
-        "test": {METRIC: {"mean": float, "std": float, "per_seed": [float],
+        "test": {METRIC: {"mean": float, "std": float, "per_run": [float],
                           ("per_fold": [float], "fold_std": float)}},
         "val":  {... same ...},
         "best_step": [int],          # step of the best-on-validation parameters
@@ -38,7 +38,7 @@ skops under ``WORKDIR/fitted/METHOD`` (:func:`launch.saved_models.save_fitted` /
 :func:`launch.saved_models.load_fitted`).
 
 METRIC is ``accuracy``, ``auroc`` and, for binary tasks, ``auprc``, as fractions in
-[0, 1].  ``per_seed`` lists one value per run, in the order of ``runs`` (seeds, or
+[0, 1].  ``per_run`` lists one value per run, in the order of ``runs`` (seeds, or
 mask seeds x seeds when ``config.mask_seeds`` is set); ``std`` is the sample standard
 deviation over those runs (ddof=1; 0 for one run).
 Test metrics are always those of the best-on-validation parameters.
@@ -121,20 +121,20 @@ def variants_of(runs: list[dict]) -> list[dict]:
   return [{k: v for k, v in r.items() if k != "seed"} for r in runs]
 
 
-def summarise(per_seed: list[dict[str, float]],
+def summarise(per_run: list[dict[str, float]],
               runs: list[dict] | None = None) -> dict:
-  """``{METRIC: {"mean", "std", "per_seed"}}`` over runs.
+  """``{METRIC: {"mean", "std", "per_run"}}`` over runs.
 
   With cross-validation runs (``runs`` carrying ``"fold"``), each metric also gets
   ``"per_fold"``: the mean over each fold's runs (its seeds, mask seeds), in fold
   order, and ``"fold_std"``: their sample std (the spread over folds).
   """
   out = {}
-  for metric in per_seed[0]:
-    values = np.array([r[metric] for r in per_seed], np.float64)
+  for metric in per_run[0]:
+    values = np.array([r[metric] for r in per_run], np.float64)
     out[metric] = {"mean": float(np.mean(values)),
                    "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
-                   "per_seed": [float(v) for v in values]}
+                   "per_run": [float(v) for v in values]}
     if runs and "fold" in runs[0]:
       fold_of = np.array([r["fold"] for r in runs])
       per_fold = [float(values[fold_of == k].mean()) for k in np.unique(fold_of)]

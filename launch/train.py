@@ -14,6 +14,7 @@ and writes the combined report (``launch.report``) to ``WORKDIR/report.md`` / ``
 """
 
 import glob
+import importlib
 import os
 
 import jax
@@ -50,6 +51,11 @@ flags.DEFINE_string("coordinator_address", None, "With --distributed: host:port 
                     "process 0's coordinator.")
 flags.DEFINE_integer("num_processes", None, "With --distributed: number of processes.")
 flags.DEFINE_integer("process_id", None, "With --distributed: this process's index.")
+flags.DEFINE_multi_string("plugin", [], "A Python module to import before anything "
+                          "else, e.g. one that registers an importance source with "
+                          "gil_jax.register_source (its name is then a method; its "
+                          "options are config.train fields your config file defines). "
+                          "Repeat for several.")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -62,6 +68,8 @@ def main(argv):
     jax.distributed.initialize(coordinator_address=FLAGS.coordinator_address,
                                num_processes=FLAGS.num_processes,
                                process_id=FLAGS.process_id)
+  for module in FLAGS.plugin:
+    _import_plugin(module)
   config = FLAGS.config
   settings = grid.grid_settings(config, FLAGS.workdir)
   _preflight(settings)
@@ -83,6 +91,18 @@ def main(argv):
     report.write_report([os.path.join(w, "results.json") for _, w in settings],
                         FLAGS.workdir)
     print(f"wrote {FLAGS.workdir}/report.md and report.csv")
+
+
+def _import_plugin(module: str) -> None:
+  """Imports a user's module (its registrations run on import)."""
+  try:
+    importlib.import_module(module)
+  except ModuleNotFoundError as e:
+    if e.name and module.startswith(e.name):
+      raise ValueError(f"--plugin={module}: no module named {e.name!r} (give a "
+                       "module importable from here, e.g. my_sources for "
+                       "./my_sources.py)") from None
+    raise
 
 
 def _preflight(settings) -> None:

@@ -1,6 +1,6 @@
 """Resuming never mixes two runs: the fingerprint covers data and schedule, a
 workdir's earlier checkpoints are never silently skipped, and a resumed run ends at
-num_steps (issue 16)."""
+num_steps."""
 
 import copy
 import dataclasses

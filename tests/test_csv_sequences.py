@@ -274,7 +274,7 @@ def test_shared_ids_warn(tmp_path):
     cs.load_csv_sequences(tmp_path)
 
 
-# ------------------------------------------------------------------ layouts (issue 15)
+# ------------------------------------------------------------------ layouts
 
 AUTHORS_FILES = {0: "df_non_shock", 1: "df_shock"}
 

@@ -121,11 +121,11 @@ def test_docs_have_python_blocks_outside_the_log():
 
 def test_readme_quick_start_table_is_the_committed_results():
   """The table the README quotes is what the launcher prints from the JSON."""
-  from launch import experiment
+  from launch import results as results_lib
   with open(ROOT / "docs/results/quickstart_digits.json") as f:
     results = json.load(f)
   readme = (ROOT / "README.md").read_text(encoding="utf-8")
-  assert experiment.format_table(results) in readme
+  assert results_lib.format_table(results) in readme
   runs = results["runs"]
   header = (f"{results['dataset']} (runs/digits_mcar): test metrics (%) of the "
             f"best-on-validation parameters, mean +/- std over {len(runs)} runs "

@@ -93,7 +93,7 @@ def test_every_baseline_is_saved_and_scored_on_an_external_table(
   for method, res in out["methods"].items():
     for metric, value in res["test"].items():
       np.testing.assert_allclose(
-          value["per_seed"], results["methods"][method]["test"][metric]["per_seed"],
+          value["per_run"], results["methods"][method]["test"][metric]["per_run"],
           atol=1e-6, err_msg=f"{method} {metric}")
   summary = out["data_summary"]
   assert summary["rows"] == {"external": len(test)}

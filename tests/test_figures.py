@@ -47,7 +47,7 @@ def test_image_shape_and_subsample():
 
 
 def _metric(values):
-  return {"mean": float(np.mean(values)), "std": 0.0, "per_seed": list(values)}
+  return {"mean": float(np.mean(values)), "std": 0.0, "per_run": list(values)}
 
 
 def _setting(rate, methods):
@@ -139,9 +139,9 @@ def test_figures_of_a_tiny_digits_grid(digits_grid, tmp_path, capsys):
       res = s.results["methods"][r["method"]]
       i = int(r["run"])
       assert float(r["imputation_mse"]) == pytest.approx(
-          res["imputation_mse"]["per_seed"][i], rel=1e-5)
+          res["imputation_mse"]["per_run"][i], rel=1e-5)
       assert float(r["test_accuracy"]) == pytest.approx(
-          res["test"]["accuracy"]["per_seed"][i], rel=1e-5)
+          res["test"]["accuracy"]["per_run"][i], rel=1e-5)
       assert int(r["mask_seed"]) == s.results["runs"][i]["mask_seed"]
     x = [float(r["imputation_mse"]) for r in mine]
     y = [float(r["test_accuracy"]) for r in mine]
@@ -165,7 +165,7 @@ def test_figures_of_a_tiny_digits_grid(digits_grid, tmp_path, capsys):
         jax.tree.map(lambda v: v[1], saved["params"]), test.x)
     acc = float(np.mean(np.argmax(logits, -1) == test.y))
     assert acc == pytest.approx(
-        settings[1].results["methods"][method]["test"]["accuracy"]["per_seed"][1])
+        settings[1].results["methods"][method]["test"]["accuracy"]["per_run"][1])
   # t-SNE "auto" = gil, mean and the first fallback with models (zero here).
   assert figures.resolve_tsne_methods(settings[1], ["auto"]) == ["gil", "mean", "zero"]
 

@@ -111,8 +111,8 @@ def test_launcher_cross_validates_a_table_and_reports_each_fold(tmp_path,
   assert [r["fold"] for r in results["runs"]] == [0, 1, 2, 3]
   for method in ("mean", "hgb"):
     auroc = results["methods"][method]["test"]["auroc"]
-    assert len(auroc["per_seed"]) == 4 and len(auroc["per_fold"]) == 4
-    np.testing.assert_allclose(auroc["per_fold"], auroc["per_seed"])
+    assert len(auroc["per_run"]) == 4 and len(auroc["per_fold"]) == 4
+    np.testing.assert_allclose(auroc["per_fold"], auroc["per_run"])
     assert auroc["fold_std"] == pytest.approx(np.std(auroc["per_fold"], ddof=1))
   md = report.build_report([("cv.json", results)]).markdown
   assert "4-fold cross-validation" in md and "fold 3" in md

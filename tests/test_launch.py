@@ -51,15 +51,15 @@ def test_train_launcher_writes_results_json_and_prints_table(tmp_path):
     assert set(res["test"]) == {"accuracy", "auroc"}          # 10 classes: no AUPRC
     for split in ("test", "val"):
       for metric in res[split].values():
-        assert len(metric["per_seed"]) == 2
+        assert len(metric["per_run"]) == 2
         assert 0.0 <= metric["mean"] <= 1.0 and metric["std"] >= 0.0
     assert len(res["best_step"]) == 2 and res["wall_seconds"] > 0
     # track_test: the authors' protocol (best test score over evals) beside ours;
     # the val-selected parameters are one of the evals, so it can only be higher.
     picked = res["test_selected"]
     assert len(picked["step"]) == 2 and set(picked["step"]) <= {20, 40, 60}
-    for ours, best in zip(res["test"]["accuracy"]["per_seed"],
-                          picked["accuracy"]["per_seed"]):
+    for ours, best in zip(res["test"]["accuracy"]["per_run"],
+                          picked["accuracy"]["per_run"]):
       assert best >= ours - 1e-6      # float32 trace vs float64 metric
   # Progress lines reach the log on long runs, the rate never rounded to 0; a
   # line when each method starts and ends; the other outputs named at the end.
@@ -94,8 +94,8 @@ def test_mask_seeds_run_as_one_group_and_resume_from_checkpoints(tmp_path):
   with open(os.path.join(workdir, "results.json")) as f:
     results = json.load(f)
   assert results["runs"] == [{"mask_seed": 3, "seed": 0}, {"mask_seed": 4, "seed": 0}]
-  per_seed = results["methods"]["gil_h"]["test"]["accuracy"]["per_seed"]
-  assert len(per_seed) == 2 and per_seed[0] != per_seed[1]   # different masks
+  per_run = results["methods"]["gil_h"]["test"]["accuracy"]["per_run"]
+  assert len(per_run) == 2 and per_run[0] != per_run[1]   # different masks
   assert sorted(os.listdir(os.path.join(workdir, "checkpoints", "gil_h"))) == [
       "20", "40"]
   # Quiet by default: orbax logged ~100 INFO lines a run.

@@ -138,8 +138,8 @@ def test_sequence_baselines_run_save_models_and_score_externally(tmp_path):
   for method, res in out["methods"].items():
     for metric, value in res["test"].items():
       np.testing.assert_allclose(
-          value["per_seed"],
-          results["methods"][method]["test"][metric]["per_seed"], atol=1e-6,
+          value["per_run"],
+          results["methods"][method]["test"][metric]["per_run"], atol=1e-6,
           err_msg=f"{method} {metric}")
   with pytest.raises(FileNotFoundError, match="--data_dir"):
     evaluate.evaluate(workdir, str(tmp_path / "nowhere"))
@@ -171,7 +171,7 @@ def test_tabular_baselines_record_imputation_mse_against_complete_data(tmp_path)
         _with(config, "data.missing_rate", 0.0), mask_seed=mask_seed)
     missing = masked.test.m == 0
     expected.append(float(np.mean(full.test.x[missing] ** 2)))
-  np.testing.assert_allclose(methods["zero"]["imputation_mse"]["per_seed"],
+  np.testing.assert_allclose(methods["zero"]["imputation_mse"]["per_run"],
                              expected, rtol=1e-6)
   assert (methods["knn"]["imputation_mse"]["mean"]
           < methods["mean"]["imputation_mse"]["mean"]
@@ -194,7 +194,7 @@ def test_imputation_mse_compares_only_the_columns_a_run_kept():
   expected = float(np.mean(full.test.x[:, keep][missing] ** 2))
   mse = imputation_mse.measure(config, method_spec("zero"),
                                    [{"mask_seed": 0}], [dropped])
-  np.testing.assert_allclose(mse["per_seed"], [expected], rtol=1e-6)
+  np.testing.assert_allclose(mse["per_run"], [expected], rtol=1e-6)
 
 
 def test_standardised_inputs_zero_gil_h_and_mean_are_one_computation(tmp_path):
@@ -203,7 +203,7 @@ def test_standardised_inputs_zero_gil_h_and_mean_are_one_computation(tmp_path):
   config = _tiny_digits(("zero", "gil_h", "mean"), "standardize", 40)
   methods = experiment.run(config, str(tmp_path))["methods"]
   for split in ("val", "test"):
-    acc = [methods[m][split]["accuracy"]["per_seed"] for m in config.methods]
+    acc = [methods[m][split]["accuracy"]["per_run"] for m in config.methods]
     np.testing.assert_allclose(acc[1], acc[0])
     np.testing.assert_allclose(acc[2], acc[0], atol=1e-3)
   # Imputation MSE is in raw units: filling the placeholder 0 of standardised data
@@ -218,7 +218,7 @@ def test_standardised_inputs_zero_gil_h_and_mean_are_one_computation(tmp_path):
     missing = masked.test.m == 0
     expected.append(float(np.mean(((full.test.x - shift)[missing]) ** 2)))
   for m in config.methods:
-    np.testing.assert_allclose(methods[m]["imputation_mse"]["per_seed"], expected,
+    np.testing.assert_allclose(methods[m]["imputation_mse"]["per_run"], expected,
                                rtol=1e-5)
 
 
@@ -228,11 +228,11 @@ def test_mean_placeholder_makes_zero_mean_imputation_and_gil_h_differ(tmp_path):
   with config.ignore_type():
     config.placeholder = "mean"
   methods = experiment.run(config, str(tmp_path))["methods"]
-  acc = {m: methods[m]["val"]["accuracy"]["per_seed"] for m in config.methods}
+  acc = {m: methods[m]["val"]["accuracy"]["per_run"] for m in config.methods}
   np.testing.assert_allclose(acc["zero"], acc["mean"], atol=1e-3)  # same inputs
   assert acc["gil_h"] != acc["zero"]        # x * m drops the filled means' gradient
-  np.testing.assert_allclose(methods["zero"]["imputation_mse"]["per_seed"],
-                             methods["mean"]["imputation_mse"]["per_seed"], rtol=1e-6)
+  np.testing.assert_allclose(methods["zero"]["imputation_mse"]["per_run"],
+                             methods["mean"]["imputation_mse"]["per_run"], rtol=1e-6)
 
 
 def _with(config, field, value):

@@ -109,8 +109,8 @@ def test_two_processes_match_one_process_and_only_process_0_writes(tmp_path):
   assert a["best_step"] == b["best_step"]
   for split in ("test", "val"):
     for metric in b[split]:
-      np.testing.assert_allclose(a[split][metric]["per_seed"],
-                                 b[split][metric]["per_seed"], rtol=1e-6)
+      np.testing.assert_allclose(a[split][metric]["per_run"],
+                                 b[split][metric]["per_run"], rtol=1e-6)
   # Per-eval losses of every run, gathered from both hosts.
   rows_multi, rows_single = _history(str(tmp_path / "p0")), _history(single_dir)
   assert len(rows_multi) == len(rows_single) == 3 * 2

@@ -183,3 +183,39 @@ def test_installed_wheel_imports_outside_the_checkout(wheel, tmp_path):
   for f in files:
     assert pathlib.Path(f).resolve().is_relative_to(site.resolve()), f
   assert pathlib.Path(files[0]).resolve() == (site / LIBRARY / "__init__.py").resolve()
+
+
+@pytest.fixture(scope="module")
+def site(wheel, tmp_path_factory):
+  """The wheel installed (without dependencies: they are this environment's)."""
+  target = tmp_path_factory.mktemp("site")
+  _run(sys.executable, "-m", "pip", "install", "--no-deps", "--no-index",
+       "--disable-pip-version-check", "-q", "--target", str(target), str(wheel))
+  return target
+
+
+# Example -> whether it needs the launcher (not installed: it comes from the checkout,
+# after the installed library on the path).
+EXAMPLES = {"rule_in_nnx.py": False, "credit_on_your_model.py": False,
+            "new_source.py": True}
+
+
+def test_every_example_is_run_here():
+  assert set(EXAMPLES) == {p.name for p in (ROOT / "examples").glob("*.py")}
+
+
+@pytest.mark.parametrize("example", sorted(EXAMPLES))
+def test_example_runs_on_the_installed_library(example, site, tmp_path):
+  path = ROOT / "examples" / example
+  # Runs the script as __main__, after checking which gil_jax it sees.
+  script = (
+      "import runpy, sys, gil_jax\n"
+      f"assert gil_jax.__file__.startswith({str(site)!r}), gil_jax.__file__\n"
+      f"sys.argv = [{str(path)!r}]\n"
+      f"runpy.run_path({str(path)!r}, run_name='__main__')\n")
+  env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+  paths = [str(site)] + ([str(ROOT)] if EXAMPLES[example] else [])
+  env.update(PYTHONPATH=os.pathsep.join(paths), JAX_PLATFORMS="cpu")
+  proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env,
+                        capture_output=True, text=True, timeout=600, check=False)
+  assert proc.returncode == 0, f"{example} failed:\n{proc.stdout}\n{proc.stderr}"

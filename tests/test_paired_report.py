@@ -15,7 +15,7 @@ def _results(path, methods, runs, dataset="toy", summary=SUMMARY):
   res = {"dataset": dataset, "data_summary": summary, "config": {},
          "runs": runs,
          "methods": {m: {"test": {"auroc": {"mean": sum(v) / len(v), "std": 0.0,
-                                            "per_seed": v}}}
+                                            "per_run": v}}}
                      for m, v in methods.items()}}
   path.write_text(json.dumps(res))
   return str(path)
@@ -40,7 +40,7 @@ def test_a_method_given_twice_keeps_the_first_file_and_its_runs(tmp_path):
   a = _results(tmp_path / "a.json", {"gil": [0.5, 0.6]}, runs)
   b = _results(tmp_path / "b.json", {"gil": [0.9], "hgb": [0.7]}, runs[:1])
   res = paired_report.joined([a, b])
-  assert res["methods"]["gil"]["test"]["auroc"]["per_seed"] == [0.5, 0.6]
+  assert res["methods"]["gil"]["test"]["auroc"]["per_run"] == [0.5, 0.6]
   assert res["joined_from"][1]["ignored_methods"] == ["gil"]
   # A one-run method is compared with every run of the other.
   p = paired_report.paired(res, "hgb", "gil", "auroc")
@@ -64,7 +64,7 @@ def test_one_method_of_a_suffixed_file(tmp_path):
   b = _results(tmp_path / "b.json", {"gil_meta": [0.5, 0.6], "zero": [0.4, 0.4]}, runs)
   res = paired_report.joined([a, b, b + "@_w400:gil_meta"])
   assert set(res["methods"]) == {"gil_meta", "zero", "gil_meta_w400"}
-  assert res["methods"]["gil_meta"]["test"]["auroc"]["per_seed"] == [0.7, 0.9]
+  assert res["methods"]["gil_meta"]["test"]["auroc"]["per_run"] == [0.7, 0.9]
   assert paired_report.paired(res, "gil_meta", "gil_meta_w400",
                               "auroc")["mean"] == pytest.approx(0.25)
   with pytest.raises(ValueError, match="no method 'gil'"):
@@ -90,9 +90,9 @@ def _launch(path, methods, runs):
   """A launch's results.json: ``methods = {name: per-run (test, val) auroc}``."""
   res = {"dataset": "toy", "data_summary": SUMMARY, "config": {}, "runs": runs,
          "methods": {m: {"test": {"auroc": {"mean": 0.0, "std": 0.0,
-                                            "per_seed": [t for t, _ in v]}},
+                                            "per_run": [t for t, _ in v]}},
                          "val": {"auroc": {"mean": 0.0, "std": 0.0,
-                                           "per_seed": [u for _, u in v]}},
+                                           "per_run": [u for _, u in v]}},
                          "best_step": [10] * len(v), "wall_seconds": 5.0}
                      for m, v in methods.items()}}
   path.write_text(json.dumps(res))
@@ -107,7 +107,7 @@ def test_concatenated_launches_pair_every_run(tmp_path):
               [{"mask_seed": 2}])
   res = paired_report.load(a + "|" + b)
   gm = res["methods"]["gil_meta"]
-  assert gm["test"]["auroc"]["per_seed"] == [0.5, 0.7, 0.2]
+  assert gm["test"]["auroc"]["per_run"] == [0.5, 0.7, 0.2]
   assert gm["test"]["auroc"]["mean"] == pytest.approx(1.4 / 3)
   assert gm["val"]["auroc"]["std"] == pytest.approx(0.25166114784235833)
   assert gm["wall_seconds"] == 10.0 and len(res["runs"]) == 3
@@ -129,5 +129,5 @@ def test_joined_launches_concatenate_with_a_launch_of_both(tmp_path):
   c = _launch(tmp_path / "c.json", {"mean": [(0.3, 0.3)], "gil_meta": [(0.2, 0.1)]},
               [{"mask_seed": 2}])
   res = paired_report.load(f"{a}+{b}|{c}")
-  assert res["methods"]["mean"]["test"]["auroc"]["per_seed"] == [0.4, 0.6, 0.3]
+  assert res["methods"]["mean"]["test"]["auroc"]["per_run"] == [0.4, 0.6, 0.3]
   assert paired_report.paired(res, "gil_meta", "mean", "auroc")["n"] == 3

@@ -13,7 +13,7 @@ def _summary(values):
   n = len(values)
   mean = sum(values) / n
   std = (sum((v - mean) ** 2 for v in values) / (n - 1)) ** 0.5 if n > 1 else 0.0
-  return {"mean": mean, "std": std, "per_seed": list(values)}
+  return {"mean": mean, "std": std, "per_run": list(values)}
 
 
 def _method(acc, seconds=10.0, auroc=None, auprc=None, best_step=(100, 200, 300)):

@@ -177,5 +177,5 @@ def test_launcher_runs_a_table_with_the_sklearn_baselines(tmp_path):
     config.train.eval_every = 10
   results = experiment.run(config, str(tmp_path))
   for method in ("mean", "hgb", "logreg"):
-    auroc = results["methods"][method]["test"]["auroc"]["per_seed"]
+    auroc = results["methods"][method]["test"]["auroc"]["per_run"]
     assert len(auroc) == 2 and all(0.5 < a <= 1 for a in auroc)

@@ -120,7 +120,7 @@ def test_test_trace_is_the_test_score_per_eval_and_never_changes_selection(sourc
 
 
 def test_gil_h_equals_zero_imputation_only_when_the_placeholder_is_zero():
-  # SPEC 1: with placeholder 0, x * m == x, so GIL-H has zero imputation's gradient.
+  # With placeholder 0, x * m == x, so GIL-H has zero imputation's gradient.
   for placeholder, same in ((0.0, True), (2.0, False)):
     prep = _blobs(placeholder=placeholder)
     h = fit(tiny("mask"), prep, seed=0)

@@ -1,5 +1,5 @@
 """Bad configs, workdirs and data give a clear error naming the problem, at once;
-never a silent wrong result (issue 16)."""
+never a silent wrong result."""
 
 import copy
 import importlib

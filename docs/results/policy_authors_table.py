@@ -43,7 +43,7 @@ def _load(directory: str, switch: str, rate: int) -> dict | None:
 def _runs(res: dict, method: str, selected: str) -> np.ndarray:
   m = res["methods"][method]
   block = m["test"] if selected == "val" else m["test_selected"]
-  return 100 * np.asarray(block["accuracy"]["per_seed"], np.float64)
+  return 100 * np.asarray(block["accuracy"]["per_run"], np.float64)
 
 
 def _cell(x: np.ndarray) -> str:

@@ -72,7 +72,7 @@ def load_protocol(workdir: str) -> dict[str, dict]:
 
 
 def _per_split(res: dict, method: str, metric: str, split: str = "test"):
-  return np.asarray(res["methods"][method][split][metric]["per_seed"], float)
+  return np.asarray(res["methods"][method][split][metric]["per_run"], float)
 
 
 def paired(a: np.ndarray, b: np.ndarray) -> dict:

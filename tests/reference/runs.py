@@ -136,7 +136,7 @@ def summary(workdir: str) -> dict:
   for name, res in results["methods"].items():
     methods[name] = {
         "best_step": res["best_step"],
-        **{f"{split}_{metric}": v["per_seed"]
+        **{f"{split}_{metric}": v["per_run"]
            for split in ("val", "test") for metric, v in res[split].items()}}
   return {"runs": results["runs"], "methods": methods,
           "histories": _histories(workdir),
