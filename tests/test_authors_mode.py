@@ -1,4 +1,4 @@
-"""The authors' code choices (gil_jax.authors_mode): each switch does what it says."""
+"""The authors' code choices (gil_jax.authors): each switch does what it says."""
 
 import dataclasses
 
@@ -7,19 +7,34 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gil_jax import authors_mode, authors_predictor, policy
-from gil_jax.authors_mode import AuthorsMode
+from data_prep.tabular import load_toy_blobs
+from gil_jax.authors import rl_rate_decay
+from gil_jax.authors import predictor as authors_predictor
+from gil_jax.authors.batch_norm import BatchNormMLPPredictor
+from gil_jax.authors.predictor import AuthorsPredictor
+from gil_jax.config import TrainConfig, from_options
 from gil_jax.data import Split, prepare_tabular
 from gil_jax.metrics import cross_entropy
-from data_prep.tabular import load_toy_blobs
-from gil_jax.models import BatchNormMLPPredictor
-from gil_jax.train import TrainConfig, make_optimizer, make_trainer
+from gil_jax.predictor import make_predictor
+from gil_jax.sources.base import source_spec
+from gil_jax.sources.policy import exploration as policy
+from gil_jax.sources.policy.source import PolicyConfig
+from gil_jax.training.step import make_trainer
 
-TINY = TrainConfig(method="zero", hidden=(8, 6), batch_size=12, num_steps=20,
-                   eval_every=10, replay_capacity=64, rl_batch_size=8,
-                   actor_hidden=(8,) * 2, critic_hidden=(8,) * 2)
-POLICY_SWITCHES = AuthorsMode(reward_before_update=True, one_draw_per_batch=True,
-                              near_one_random=True, rl_lr_decay=True)
+# Options of the tiny runs, for every source (from_options ignores the options of
+# sources other than the one it builds).
+TINY_OPTIONS = dict(hidden=(8, 6), batch_size=12, num_steps=20, eval_every=10,
+                    replay_capacity=64, rl_batch_size=8, actor_hidden=(8,) * 2,
+                    critic_hidden=(8,) * 2)
+# The authors' policy switches 3-6: fields of the policy's config.
+POLICY_FIELDS = ("reward_before_update", "one_draw_per_batch", "near_one_random",
+                 "rl_lr_decay")
+POLICY_SWITCHES = {name: True for name in POLICY_FIELDS}
+
+
+def _config(source="plain", **overrides) -> TrainConfig:
+  """The tiny config of ``source`` with ``overrides`` (flat option names)."""
+  return from_options(source, {**TINY_OPTIONS, **overrides})
 
 
 def _tabular(n=80, d=5, seed=0):
@@ -59,9 +74,9 @@ def test_bn_gated_gradient_is_the_authors_per_example_definition():
   assert not np.allclose((batch.x * a).T @ delta, expected, atol=1e-4)
 
 
-def _trained(method, authors, steps=2):
+def _trained(source, authors, steps=2):
   prep = _tabular()
-  config = dataclasses.replace(TINY, method=method, authors=authors)
+  config = _config(source, authors=authors)
   trainer = make_trainer(config, prep.train.x.shape[-1], prep.num_classes)
   state = trainer.init(jax.random.key(0), prep.train)
   step = jax.jit(trainer.step_fn)
@@ -72,28 +87,30 @@ def _trained(method, authors, steps=2):
 
 @pytest.fixture(scope="module")
 def bn_runs():
-  """GIL-H and zero imputation, two steps from the same state, with batch norm."""
-  return {m: _trained(m, AuthorsMode(batch_norm=True)) for m in ("gil_h", "zero")}
+  """GIL-H ("mask") and zero imputation ("plain"), two steps from the same state,
+  with batch norm."""
+  return {s: _trained(s, AuthorsPredictor(batch_norm=True)) for s in ("mask", "plain")}
 
 
 def test_bn_makes_gil_h_differ_from_zero_with_placeholder_0(bn_runs):
-  prep = bn_runs["zero"][2]
+  prep = bn_runs["plain"][2]
   # Without the switch they are one computation: x * m = x with placeholder 0, so
   # eq. (4)'s kernel gradient is the same for a = m and a = 1.
   np.testing.assert_array_equal(prep.train.x * prep.train.m, prep.train.x)
-  kernels = [bn_runs[m][1].params["params"]["encoder"]["kernel"]
-             for m in ("gil_h", "zero")]
+  kernels = [bn_runs[s][1].params["params"]["encoder"]["kernel"]
+             for s in ("mask", "plain")]
   # With it, a_b = m_b gates what sample b's loss sends through the batch
   # statistics to the other samples' inputs.
   assert not np.allclose(*kernels, atol=1e-6)
 
 
 def test_bn_evaluation_is_deterministic_and_independent_of_the_scored_rows(bn_runs):
-  trainer, state, prep = bn_runs["gil_h"]
+  trainer, state, prep = bn_runs["mask"]
   params = state.params
+  module = trainer.predictor.model.module
+  assert isinstance(module, BatchNormMLPPredictor)
   # The stored statistics are the precise-BN statistics of the current parameters.
-  fresh = authors_predictor.precise_statistics(trainer.model, params, prep.train.x,
-                                               1024)
+  fresh = authors_predictor.precise_statistics(module, params, prep.train.x, 1024)
   for a, b in zip(jax.tree.leaves(fresh), jax.tree.leaves(params["bn_stats"])):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
   val = prep.val
@@ -103,20 +120,20 @@ def test_bn_evaluation_is_deterministic_and_independent_of_the_scored_rows(bn_ru
   part = np.asarray(trainer.predict(params, jax.tree.map(lambda v: v[order], val)))
   np.testing.assert_allclose(part, full[order], rtol=1e-5, atol=1e-6)
   # Training mode (batch statistics) would score the rows differently.
-  train_mode = jax.nn.softmax(trainer.model.apply(params, val.x[order])[0])
+  train_mode = jax.nn.softmax(module.apply(params, val.x[order])[0])
   assert not np.allclose(train_mode, part, atol=1e-4)
 
 
 def test_l2_in_the_per_example_loss_is_gated_by_the_importance():
   # SGD with rate 1: the update is minus the gradient.
-  config = dataclasses.replace(TINY, method="gil_h", optimizer="sgd",
-                               learning_rate=1.0, authors=AuthorsMode(l2=0.02))
+  config = _config("mask", optimizer="sgd", learning_rate=1.0,
+                   authors=AuthorsPredictor(l2=0.02))
   prep = _tabular()
-  trainer = make_trainer(config, prep.train.x.shape[-1], prep.num_classes)
+  d, num_classes = prep.train.x.shape[-1], prep.num_classes
+  trainer = make_trainer(config, d, num_classes)
   state = trainer.init(jax.random.key(0), prep.train)
-  ctx = trainer.context(state, prep.train, True)
-  rule = authors_predictor.make_authors_predictor(config, prep.num_classes,
-                                                  make_optimizer)
+  ctx = trainer.context(state, prep.train)
+  rule = authors_predictor.make_authors_predictor(config, d, num_classes)
   a = jnp.ones_like(ctx.batch.x).at[:, 1].set(0.0).at[:, 2].set(0.5)
   new, _ = rule.update(ctx, a)
   grad = jax.tree.map(lambda p, q: p - q, ctx.params["params"], new["params"])
@@ -142,12 +159,12 @@ def test_l2_in_the_per_example_loss_is_gated_by_the_importance():
   by_rule = rule.update(ctx, ctx.batch.m)[0]
   for u, v in zip(jax.tree.leaves(stepped.params), jax.tree.leaves(by_rule)):
     np.testing.assert_allclose(u, v, rtol=1e-6, atol=1e-7)
-  # With the switches off, the authors' rule is the trainer's default update
+  # With the switches off, the authors' rule is the default predictor's update
   # (eq. (4)'s factored rule).
+  config_off = dataclasses.replace(config, authors=AuthorsPredictor())
   off = authors_predictor.make_authors_predictor(
-      dataclasses.replace(config, authors=AuthorsMode()), prep.num_classes,
-      make_optimizer).update(ctx, a)[0]
-  default = trainer.predictor.update(ctx, a)[0]
+      config_off, d, num_classes).update(ctx, a)[0]
+  default = make_predictor(config_off, d, num_classes).update(ctx, a)[0]
   for u, v in zip(jax.tree.leaves(off), jax.tree.leaves(default)):
     np.testing.assert_allclose(u, v, rtol=1e-6, atol=1e-7)
   np.testing.assert_allclose(ctx.params["params"]["encoder"]["kernel"]
@@ -155,10 +172,10 @@ def test_l2_in_the_per_example_loss_is_gated_by_the_importance():
                              rtol=1e-4, atol=1e-7)
 
 
-def _gil_trajectory(authors, steps):
+def _gil_trajectory(switches, steps):
   """A tiny GIL run: the state, each step's metrics and each step's action."""
   prep = _tabular()
-  config = dataclasses.replace(TINY, method="gil", authors=authors)
+  config = _config("gil", **switches)
   trainer = make_trainer(config, prep.train.x.shape[-1], prep.num_classes)
   state = trainer.init(jax.random.key(0), prep.train)
   step = jax.jit(trainer.step_fn)
@@ -207,9 +224,13 @@ def test_policy_switches_in_a_gil_run():
 
 def test_all_switches_off_is_the_default_gil_run():
   # All off is the default config: the paper's method.
-  assert TrainConfig().authors == AuthorsMode() == TINY.authors
-  assert not AuthorsMode().changes_predictor and not AuthorsMode().changes_policy
-  state, _, _, out = _gil_trajectory(AuthorsMode(), 12)
+  tiny_gil = _config("gil")
+  assert TrainConfig().authors == AuthorsPredictor() == tiny_gil.authors
+  assert not AuthorsPredictor().active
+  for policy_config in (PolicyConfig(), TrainConfig().source_config,
+                        tiny_gil.source_config):
+    assert not any(getattr(policy_config, name) for name in POLICY_FIELDS)
+  state, _, _, out = _gil_trajectory({}, 12)
   # None of the switches' signatures: per-sample rewards after the update,
   # per-sample behaviour draws, near-0 random actions, no rate decay.
   assert any(np.ptp(np.asarray(p.r)) > 0 for p, _ in out)
@@ -219,9 +240,9 @@ def test_all_switches_off_is_the_default_gil_run():
 
 
 def test_rl_rate_decay_fires_every_10_steps_while_the_reward_is_high_enough():
-  update = jax.jit(authors_mode.rl_rate_decay_update)
+  update = jax.jit(rl_rate_decay.rl_rate_decay_update)
   for reward, decays in ((-1.0, 3), (-30.0, 0)):
-    state = authors_mode.rl_rate_decay_init()
+    state = rl_rate_decay.rl_rate_decay_init()
     for t in range(35):
       state = update(state, jnp.int32(t), jnp.float32(reward))
       assert float(state.scale) == pytest.approx(0.965 ** min(decays, t // 10))
@@ -251,22 +272,46 @@ def test_near_one_random_actions_are_the_near_one_component_only():
   assert (np.asarray(action) >= 0.5).mean() > 0.97
 
 
-@pytest.mark.parametrize("bad, match", [
-    (dict(authors=AuthorsMode(l2=-0.1)), "l2"),
-    (dict(authors=AuthorsMode(batch_norm=True), model="lstm", hidden=(8,)), "MLP"),
-    (dict(authors=AuthorsMode(l2=0.02), method="gil_meta"), "support methods"),
-    (dict(authors=AuthorsMode(batch_norm=True), method="gil", diagnostics=True),
+LOOKS_AHEAD = "replace the factored update of eq. \\(4\\) that source '{}' looks ahead"
+
+
+@pytest.mark.parametrize("source, bad, match", [
+    ("plain", dict(authors=AuthorsPredictor(l2=-0.1)),
+     "authors.l2 must be finite and >= 0"),
+    ("plain", dict(authors=AuthorsPredictor(batch_norm=True), model="lstm",
+                   hidden=(8,)), "for the MLP predictor only"),
+    ("gil_meta", dict(authors=AuthorsPredictor(l2=0.02)),
+     LOOKS_AHEAD.format("gil_meta")),
+    ("gil_l2rw", dict(authors=AuthorsPredictor(batch_norm=True)),
+     LOOKS_AHEAD.format("gil_l2rw")),
+    ("gil_heldout", dict(authors=AuthorsPredictor(l2=0.02)),
+     LOOKS_AHEAD.format("gil_heldout")),
+    ("gil", dict(authors=AuthorsPredictor(batch_norm=True), diagnostics=True),
      "diagnostics"),
-    (dict(authors=AuthorsMode(batch_norm=True), batch_size=1), "batch_size"),
-    (dict(authors=AuthorsMode(rl_lr_decay=True), method="gil_l2rw"), "DDPG policy"),
-    (dict(authors=AuthorsMode(one_draw_per_batch=True), method="gil_meta"),
-     "DDPG policy"),
-    (dict(authors=AuthorsMode(reward_before_update=True), method="gil_heldout"),
-     "held-out credit"),
+    ("plain", dict(authors=AuthorsPredictor(batch_norm=True), batch_size=1),
+     "batch_size >= 2"),
+    ("gil_heldout", dict(reward_before_update=True), "held-out credit"),
 ])
-def test_bad_authors_mode_is_rejected(bad, match):
+def test_bad_authors_switches_are_rejected(source, bad, match):
   with pytest.raises(ValueError, match=match):
-    dataclasses.replace(TINY, **bad)
+    _config(source, **bad)
+
+
+@pytest.mark.parametrize("switch, method", [("rl_lr_decay", "gil_l2rw"),
+                                            ("one_draw_per_batch", "gil_meta")])
+def test_a_policy_switch_for_a_method_without_the_policy_is_rejected(switch, method):
+  from launch import translation
+  from launch.configs import mnist_authors
+  # Those sources' configs have no such field: nothing in them would read it.
+  spec = source_spec(method)
+  assert switch not in {f.name for f in dataclasses.fields(spec.config)}
+  assert not spec.fixed
+  config = mnist_authors.get_config("default")
+  config.authors[switch] = True
+  with pytest.raises(ValueError, match=(
+      rf"authors\.{switch} acts on GIL's DDPG policy; method '{method}' "
+      rf"\(source '{method}'\) does not use it")):
+    translation.train_config(config, method)
 
 
 def test_launcher_config_reaches_the_trainer_and_rejects_unsupported_methods():
@@ -274,11 +319,24 @@ def test_launcher_config_reaches_the_trainer_and_rejects_unsupported_methods():
   from launch.configs import mnist_authors
   for switch, fields in mnist_authors.SWITCHES.items():
     config = mnist_authors.get_config(switch)
+    predictor_fields = {k: v for k, v in fields.items()
+                        if k in AuthorsPredictor._fields}
+    policy_fields = {k: v for k, v in fields.items() if k not in predictor_fields}
+    assert set(policy_fields) <= set(POLICY_FIELDS)
     for method in config.methods:
-      assert (translation.train_config(config, method).authors
-              == AuthorsMode(**fields))
-  assert translation.train_config(mnist_authors.get_config("default"), "gil"
-                                 ).authors == TrainConfig().authors
+      tcfg = translation.train_config(config, method)
+      # The predictor's switches go to TrainConfig.authors ...
+      assert tcfg.authors == AuthorsPredictor(**predictor_fields)
+      # ... the policy's to the policy's config; a source with a fixed importance
+      # (GIL-H, zero) has no policy, and runs beside GIL with shared options.
+      if isinstance(tcfg.source_config, PolicyConfig):
+        for name in POLICY_FIELDS:
+          assert getattr(tcfg.source_config, name) == policy_fields.get(name, False)
+      else:
+        assert source_spec(tcfg.source).fixed, (switch, method)
+  default = translation.train_config(mnist_authors.get_config("default"), "gil")
+  assert default.authors == TrainConfig().authors
+  assert not any(getattr(default.source_config, name) for name in POLICY_FIELDS)
   # The policy switches with a method that has no DDPG policy: a clear error
   # before any data is loaded.
   config = mnist_authors.get_config("rl_decay")

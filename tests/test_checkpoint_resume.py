@@ -3,21 +3,22 @@ workdir's earlier checkpoints are never silently skipped, and a resumed run ends
 num_steps."""
 
 import copy
-import dataclasses
 import os
+import re
 
 import numpy as np
 import pytest
 
-from gil_jax import checkpoint as ckpt_lib
-from gil_jax.train import fit_many
+from gil_jax.training import checkpoint as ckpt_lib
+from gil_jax.training.callbacks import Checkpointing, Progress
+from gil_jax.training.fit import fit_many
 from launch import experiment
 from launch import resume
 from launch.configs import digits_mcar
 
-from test_train import TINY, _blobs
+from test_train import _blobs, tiny
 
-CFG = dataclasses.replace(TINY, method="zero", num_steps=80, eval_every=20)
+CFG = tiny("plain", num_steps=80, eval_every=20)
 
 
 class _Stop(Exception):
@@ -36,25 +37,28 @@ def test_checkpoints_of_an_earlier_run_are_an_error_without_resume(tmp_path):
   # and a later resume restored the earlier run.
   ckpt = str(tmp_path / "ckpt")
   prep = _blobs()
-  fit_many(CFG, prep, [0], checkpoint_dir=ckpt, steps_per_call=20,
-           progress=lambda p: None)
-  with pytest.raises(ValueError, match=r"already holds checkpoints \(steps \[40, 60, 80\]"):
-    fit_many(CFG, prep, [0], checkpoint_dir=ckpt, steps_per_call=20)
+  fit_many(CFG, prep, [0], steps_per_call=20,
+           callbacks=[Checkpointing(ckpt), Progress(lambda p: None)])
+  with pytest.raises(ValueError, match=r"already holds checkpoints \(steps \[40, 60, "
+                                       r"80\]\) of an earlier run; pass resume=True "
+                                       r"to continue it"):
+    fit_many(CFG, prep, [0], callbacks=[Checkpointing(ckpt)], steps_per_call=20)
 
 
 def test_resume_with_other_steps_per_call_is_refused_and_ends_at_num_steps(tmp_path):
   ckpt = str(tmp_path / "ckpt")
   prep = _blobs()
   with pytest.raises(_Stop):
-    fit_many(CFG, prep, [0], checkpoint_dir=ckpt, steps_per_call=20,
-             progress=_stop_at(20))
+    fit_many(CFG, prep, [0], steps_per_call=20,
+             callbacks=[Checkpointing(ckpt), Progress(_stop_at(20))])
   # Before: one call of 2 evals after the restored one, ending at step 60 of 80
   # (or past num_steps with other numbers).
   with pytest.raises(ValueError, match=r"evals_per_call \(checkpoint: 1, now: 2\)"):
-    fit_many(CFG, prep, [0], checkpoint_dir=ckpt, resume=True, steps_per_call=40)
+    fit_many(CFG, prep, [0], callbacks=[Checkpointing(ckpt, resume=True)],
+             steps_per_call=40)
   resumed_at = []
-  out = fit_many(CFG, prep, [0], checkpoint_dir=ckpt, resume=True,
-                 steps_per_call=20, on_resume=resumed_at.append)
+  out = fit_many(CFG, prep, [0], steps_per_call=20, callbacks=[
+      Checkpointing(ckpt, resume=True, on_resume=resumed_at.append)])
   assert resumed_at == [20]
   np.testing.assert_array_equal(out[0].history["step"], [20, 40, 60, 80])
 
@@ -64,22 +68,27 @@ def test_resume_compares_the_callers_fingerprint_naming_every_field(tmp_path):
   prep = _blobs()
   extra = {"experiment": {"data": {"missing_rate": 0.5, "mask_seed": 0}}}
   with pytest.raises(_Stop):
-    fit_many(CFG, prep, [0], checkpoint_dir=ckpt, steps_per_call=20,
-             fingerprint_extra=extra, progress=_stop_at(20))
+    fit_many(CFG, prep, [0], steps_per_call=20,
+             callbacks=[Checkpointing(ckpt, extra=extra), Progress(_stop_at(20))])
   changed = {"experiment": {"data": {"missing_rate": 0.8, "mask_seed": 1}}}
   with pytest.raises(ValueError) as err:
-    fit_many(CFG, prep, [0], checkpoint_dir=ckpt, resume=True, steps_per_call=20,
-             fingerprint_extra=changed)
+    fit_many(CFG, prep, [0], steps_per_call=20,
+             callbacks=[Checkpointing(ckpt, resume=True, extra=changed)])
   assert "experiment.data.missing_rate (checkpoint: 0.5, now: 0.8)" in str(err.value)
   assert "experiment.data.mask_seed (checkpoint: 0, now: 1)" in str(err.value)
 
 
 def test_resume_without_anything_to_resume_says_so(tmp_path):
-  with pytest.raises(ValueError, match="needs the checkpoint_dir"):
-    fit_many(CFG, _blobs(), [0], resume=True)
-  with pytest.warns(UserWarning, match="no checkpoint in"):
-    fit_many(CFG, _blobs(), [0], checkpoint_dir=str(tmp_path / "empty"),
-             resume=True, steps_per_call=20)
+  # Checkpointing always has a directory: resuming without one cannot be asked.
+  # An empty one: a warning, and training from step 0 to num_steps.
+  empty = str(tmp_path / "empty")
+  resumed_at = []
+  with pytest.warns(UserWarning, match=re.escape(
+      f"resume: no checkpoint in {empty}; training from step 0")):
+    out = fit_many(CFG, _blobs(), [0], steps_per_call=20, callbacks=[
+        Checkpointing(empty, resume=True, on_resume=resumed_at.append)])
+  assert resumed_at == []
+  np.testing.assert_array_equal(out[0].history["step"], [20, 40, 60, 80])
 
 
 def test_differences_lists_every_field_with_both_values():
