@@ -161,7 +161,7 @@ def test_figures_of_a_tiny_digits_grid(digits_grid, tmp_path, capsys):
     test, _ = figures.method_test_split(prepared, method, config)
     saved = saved_models.load_models(settings[1].workdir, method)
     trainer = translation.make_trainer(config, method, 64, 10)
-    logits, _ = trainer.model.apply(
+    logits, _ = trainer.predictor.model.module.apply(
         jax.tree.map(lambda v: v[1], saved["params"]), test.x)
     acc = float(np.mean(np.argmax(logits, -1) == test.y))
     assert acc == pytest.approx(

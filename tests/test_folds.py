@@ -1,11 +1,11 @@
-"""K-fold cross-validation: the folds (gil_jax/folds.py) and the launcher's
+"""K-fold cross-validation: the folds (gil_jax/data/folds.py) and the launcher's
 ``config.cv_folds`` (each fold a run, results per fold, report)."""
 
 import numpy as np
 import pytest
 
 from gil_jax import data as data_lib
-from gil_jax import folds
+from gil_jax.data import folds
 
 
 def _labels(n0=41, n1=12, n2=7, seed=0):

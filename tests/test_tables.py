@@ -9,7 +9,7 @@ import pytest
 
 from data_prep import uci_tables
 from gil_jax import data as data_lib
-from gil_jax import frame_encoding as fe
+from gil_jax.data import frame_encoding as fe
 from gil_jax.baselines import linear
 from gil_jax.methods import METHODS, method_spec, transform
 from launch import datasets

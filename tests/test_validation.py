@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from gil_jax import data as data_lib
-from gil_jax.train import TrainConfig
+from gil_jax.config import from_options
 from launch import datasets
 from launch import experiment
 from launch import grid
@@ -112,7 +112,7 @@ def test_trainer_config_refuses_rates_and_widths_out_of_range():
               dict(actor_lr=0.0), dict(gamma=2.0), dict(tau=5.0), dict(tau=0.0),
               dict(hidden=(-5,)), dict(critic_hidden=(0, 3))):
     with pytest.raises(ValueError, match=next(iter(bad))):
-      TrainConfig(**bad)
+      from_options("gil", bad)
 
 
 def test_run_checks_the_config_before_loading_any_data(tmp_path, monkeypatch):

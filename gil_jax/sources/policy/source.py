@@ -269,15 +269,11 @@ def make_policy_source(config, predictor: Predictor, *,
                        lr_decay=(rl_rate_decay.rl_rate_decay_init()
                                  if policy.rl_lr_decay else None))
 
-  def propose(pol: PolicyState, keys, ctx: StepContext):
+  def learn(pol: PolicyState, s, keys, ctx: StepContext):
+    """Completes the previous step's transition now that its ``s' = s`` is known,
+    stores it (LSTM: its real steps only) and updates actor and critic (Alg. 1,
+    line 14 of the previous iteration)."""
     hp = ctx.hparams.source
-    # The RL state s = (x, m, zeta, y_hat) (sec. 2.3; LSTM: per step,
-    # (x_t, m_t, c_t, h_t)) from the trainer's forward pass.
-    s, valid = predictor.observe(ctx.batch, ctx.logits, ctx.features)
-
-    # The previous step's transition is complete now that s' = s is known; store it
-    # (LSTM: its real steps only) and update actor and critic (Alg. 1, line 14 of
-    # the previous iteration).
     done = Pending(*pol.pending)
     keep = jnp.broadcast_to(ctx.step > 0, done.r.shape)
     if done.valid is not None:
@@ -292,7 +288,7 @@ def make_policy_source(config, predictor: Predictor, *,
       actor_lr = actor_lr * pol.lr_decay.scale
       critic_lr = critic_lr * pol.lr_decay.scale
     if learns:
-      ddpg_state, rl_metrics = jax.lax.cond(
+      ddpg_state, metrics = jax.lax.cond(
           replay.size > 0,
           lambda: _float32_metrics(ddpg.update(
               pol.ddpg, replay_lib.sample(replay, keys["replay"],
@@ -300,17 +296,21 @@ def make_policy_source(config, predictor: Predictor, *,
               actor_lr=actor_lr, critic_lr=critic_lr)),
           lambda: no_update)
     else:
-      ddpg_state, rl_metrics = no_update
+      ddpg_state, metrics = no_update
     if policy.rl_lr_decay:
       # The authors decay the rates after the DDPG update of the step whose reward
       # completes the window; that update is this one (it belongs to step - 1).
       decayed = rl_rate_decay.rl_rate_decay_update(pol.lr_decay, ctx.step - 1,
-                                                 done.r.mean())
+                                                   done.r.mean())
       pol = pol._replace(lr_decay=jax.tree.map(
           lambda new, old: jnp.where(ctx.step > 0, new, old), decayed,
           pol.lr_decay))
-      rl_metrics = {**rl_metrics, "rl_lr_scale": pol.lr_decay.scale}
+      metrics = {**metrics, "rl_lr_scale": pol.lr_decay.scale}
+    return pol._replace(ddpg=ddpg_state, replay=replay), metrics
 
+  def behave(pol: PolicyState, s, keys, ctx: StepContext):
+    """The behaviour action of eq. (42) and the share the actor chose."""
+    hp = ctx.hparams.source
     p2, p3 = exploration_lib.probabilities(
         policy.exploration._replace(p2=hp.p2, p3=hp.p3), ctx.step)
     k_beh = keys["behaviour"]
@@ -318,11 +318,11 @@ def make_policy_source(config, predictor: Predictor, *,
       # The actor's share of eq. (42) goes to random actions: a second random draw
       # stands in for pi(s), so mode choices and the other draws equal GIL's.
       k_beh, k_stand_in = jax.random.split(k_beh)
-      proposal = exploration_lib.random_importance(k_stand_in, ctx.batch.m.shape,
-                                              policy.exploration.sigma,
-                                              near_one_only=policy.near_one_random)
+      proposal = exploration_lib.random_importance(
+          k_stand_in, ctx.batch.m.shape, policy.exploration.sigma,
+          near_one_only=policy.near_one_random)
     else:
-      proposal = ddpg.act(ddpg_state.actor, s)
+      proposal = ddpg.act(pol.ddpg.actor, s)
     action, mode = exploration_lib.behaviour_action(
         k_beh, proposal, ctx.batch.m, p2, p3, policy.exploration.sigma,
         one_draw_per_batch=policy.one_draw_per_batch,
@@ -330,8 +330,15 @@ def make_policy_source(config, predictor: Predictor, *,
     actor_share = (mode == exploration_lib.ACTOR).mean()
     if actor == "none":
       actor_share = jnp.zeros_like(actor_share)
-    pol = pol._replace(ddpg=ddpg_state, replay=replay,
-                       pending=pol.pending._replace(s=s, valid=valid))
+    return action, actor_share
+
+  def propose(pol: PolicyState, keys, ctx: StepContext):
+    # The RL state s = (x, m, zeta, y_hat) (sec. 2.3; LSTM: per step,
+    # (x_t, m_t, c_t, h_t)) from the step's forward pass.
+    s, valid = predictor.observe(ctx.batch, ctx.logits, ctx.features)
+    pol, rl_metrics = learn(pol, s, keys, ctx)
+    action, actor_share = behave(pol, s, keys, ctx)
+    pol = pol._replace(pending=pol.pending._replace(s=s, valid=valid))
     return action, pol, {"importance": action.mean(), "actor_share": actor_share,
                          **rl_metrics}
 
