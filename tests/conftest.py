@@ -8,15 +8,23 @@ before any test module imports JAX code.  Tests that use one device are unaffect
 
 import os
 import sys
+import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # Tests run tiny shapes, so XLA's compile time dominates: without its backend
-# optimisations it compiles about twice as fast (same HLO, so the same FLOP counts;
-# measured on tests/test_train.py + test_parallel.py: 257 s of CPU against 437 s).
+# optimisations it compiles about twice as fast (same HLO, so the same FLOP counts).
 # Set before JAX starts, in the environment, so that launcher subprocesses inherit
 # it; JAX_DISABLE_MOST_OPTIMIZATIONS=false runs the suite fully optimised.
 os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "true")
+# One persistent compilation cache for the whole run (every xdist worker and every
+# launcher subprocess): many tests compile the same programs (the digits launcher
+# configs, the sweep's tasks and their one-process grid).  A cached executable is
+# the compiled code itself, so numbers do not change; a fresh run starts empty.
+_run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID", str(os.getpid()))
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(
+    tempfile.gettempdir(), f"gil_jax_test_xla_cache_{_run_id}"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
 
 import jax  # noqa: E402
 

@@ -198,6 +198,8 @@ def site(wheel, tmp_path_factory):
 # after the installed library on the path).
 EXAMPLES = {"rule_in_nnx.py": False, "credit_on_your_model.py": False,
             "new_source.py": True}
+# Shorter than a reader's run, to keep the suite's time.
+EXAMPLE_ARGS = {"new_source.py": ["--steps=100"]}
 
 
 def test_every_example_is_run_here():
@@ -211,7 +213,7 @@ def test_example_runs_on_the_installed_library(example, site, tmp_path):
   script = (
       "import runpy, sys, gil_jax\n"
       f"assert gil_jax.__file__.startswith({str(site)!r}), gil_jax.__file__\n"
-      f"sys.argv = [{str(path)!r}]\n"
+      f"sys.argv = {[str(path)] + EXAMPLE_ARGS.get(example, [])!r}\n"
       f"runpy.run_path({str(path)!r}, run_name='__main__')\n")
   env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
   paths = [str(site)] + ([str(ROOT)] if EXAMPLES[example] else [])
