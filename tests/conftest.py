@@ -50,3 +50,17 @@ def _release_compiled_programs():
   yield
   jax.clear_caches()
   gc.collect()
+
+
+# The slowest files first: pytest-xdist hands out whole files (--dist loadfile) in
+# collection order, so a slow file collected last would run alone at the end while
+# the other worker idles.
+_SLOW_FIRST = ("test_reference_runs.py", "test_launch.py", "test_bench.py",
+               "test_sweep.py", "test_docs_code.py", "test_launch_methods.py",
+               "test_packaging.py")
+
+
+def pytest_collection_modifyitems(config, items):
+  del config
+  rank = {name: i for i, name in enumerate(_SLOW_FIRST)}
+  items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
