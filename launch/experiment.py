@@ -272,7 +272,8 @@ def _train(config: ml_collections.ConfigDict, method: str, data: RunData, data_m
     group_fits = fit_lib.fit_many(
         trainer.config, data_m if data.shared else [data_m[i] for i in idx],
         [seeds[i] for i in idx], callbacks=callbacks,
-        steps_per_call=config.steps_per_call, mesh=mesh, trainer=trainer)
+        steps_per_call=config.steps_per_call, mesh=mesh, trainer=trainer,
+        batching=config.batching)
     for i, fit in zip(idx, group_fits):
       fits[i] = fit
   return fits

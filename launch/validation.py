@@ -219,6 +219,8 @@ def check_config(config: ml_collections.ConfigDict,
   if not (p in ("mean", "3max") or (_is_number(p) and math.isfinite(p))):
     _fail("placeholder", "must be a finite number, 'mean' or '3max'", p)
   _int_at_least("steps_per_call", config.steps_per_call, 1)
+  if config.batching not in ("vmap", "loop"):
+    _fail("batching", "must be 'vmap' or 'loop'", config.batching)
   _check_split(config)
   k = config.get("cv_folds", 0)
   if not (_is_int(k) and (k == 0 or k >= 2)):

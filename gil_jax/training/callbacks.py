@@ -76,7 +76,8 @@ class Checkpointing(Callback):
     self.manager = ckpt_lib.Checkpointer(
         self.directory, keep=self.keep, fingerprint=ckpt_lib.fingerprint(
             group.config, group.seeds, group.hparams, group.train, group.val,
-            evals_per_call=group.evals_per_call, extra=self.extra))
+            evals_per_call=group.evals_per_call,
+            extra=dict(self.extra or {}, batching=group.batching)))
     if not self.resume:
       return state, history
     restored = self.manager.restore_latest(state)

@@ -66,6 +66,10 @@ class RunGroup(NamedTuple):
     evals_per_call: evaluations per host call.
     put_runs: places a run-stacked tree (sharded over the mesh, if any).
     runs_sharding: the run axis' sharding, or ``None`` without a mesh.
+    mesh: the device mesh the runs are sharded over, or ``None``.
+    batching: ``"vmap"`` or ``"loop"`` (see :func:`fit_many`).
+    run_counts: with ``"loop"``, how many runs each device's loop runs (per
+      device with a mesh, else a scalar).
   """
   config: TrainConfig
   trainer: Trainer
@@ -81,6 +85,9 @@ class RunGroup(NamedTuple):
   evals_per_call: int
   put_runs: Any
   runs_sharding: Any
+  mesh: Any = None
+  batching: str = "vmap"
+  run_counts: Any = None
 
   @property
   def num_runs(self) -> int:
@@ -111,13 +118,15 @@ def _stack(trees):
 def stack_runs(config: TrainConfig, prepared: Prepared | Sequence[Prepared],
                seeds: Sequence[int], *, hparams: Sequence[HParams] | None = None,
                mesh: jax.sharding.Mesh | None = None, trainer: Trainer | None = None,
-               steps_per_call: int = 500) -> RunGroup:
+               steps_per_call: int = 500, batching: str = "vmap") -> RunGroup:
   """The runs of ``seeds`` (and of one dataset each, or one shared) stacked.
 
   With ``mesh`` the run axis is padded to a multiple of its size (padded runs
   repeat run 0) and sharded over it.
   """
   seeds = [int(s) for s in seeds]
+  if batching not in BATCHING:
+    raise ValueError(f"batching must be one of {BATCHING}, got {batching!r}")
   if not seeds:
     raise ValueError("fit_many needs at least one seed")
   per_run_data = not isinstance(prepared, Prepared)
@@ -135,8 +144,16 @@ def stack_runs(config: TrainConfig, prepared: Prepared | Sequence[Prepared],
   if config.track_test and not len(splits[0][2].y):
     raise ValueError("track_test needs a non-empty test split")
 
-  n_pad = -len(seeds) % (1 if mesh is None else mesh.devices.size)
-  idx = list(range(len(seeds))) + [0] * n_pad
+  devices = 1 if mesh is None else mesh.devices.size
+  per_device = -(-len(seeds) // devices)
+  if batching == "loop":
+    # Two slots per device or more: XLA simplifies an axis of size one, and the
+    # loop's body would then compile otherwise.  The extra slots are never run.
+    per_device = max(per_device, 2)
+  idx = list(range(len(seeds))) + [0] * (devices * per_device - len(seeds))
+  # The runs each device's loop runs (the rest of its slots are padding).
+  run_counts = np.clip(len(seeds) - per_device * np.arange(devices), 0,
+                       per_device).astype(np.int32)
   keys = np.stack([np.asarray(jax.random.key_data(jax.random.key(seeds[i])))
                    for i in idx])
   data_idx = idx if per_run_data else [0]
@@ -164,7 +181,100 @@ def stack_runs(config: TrainConfig, prepared: Prepared | Sequence[Prepared],
       data_axis=0 if per_run_data else None,
       evals_per_call=evals_per_call(config.num_evals,
                                     math.ceil(steps_per_call / config.eval_every)),
-      put_runs=put_runs, runs_sharding=runs_sharding)
+      put_runs=put_runs, runs_sharding=runs_sharding, mesh=mesh, batching=batching,
+      run_counts=put_runs(run_counts) if mesh is not None else run_counts[0])
+
+
+BATCHING = ("vmap", "loop")
+
+
+def _index(tree, i):
+  return jax.tree.map(lambda v: jax.lax.dynamic_index_in_dim(v, i, keepdims=False),
+                      tree)
+
+
+def _set(stacked, tree, i):
+  return jax.tree.map(lambda o, v: jax.lax.dynamic_update_index_in_dim(o, v, i, 0),
+                      stacked, tree)
+
+
+def _loop_programs(trainer: Trainer, data_axis: int | None, num_evals: int):
+  """``init_many`` and ``run_many`` as loops over the runs.
+
+  The trip count ``num_runs`` is an argument, a runtime value: XLA compiles one loop
+  body with one run's shapes whatever the group, and cannot specialise a group of
+  one (it removes a loop it knows runs once, and the code around it then fuses
+  otherwise).  ``run_many`` updates the stacked state in place (it is donated).
+  """
+  def data_of(data, i):
+    return _index(data, i) if data_axis == 0 else data
+
+  def init_many(keys, train, hparams, num_runs):
+    num_runs = jnp.reshape(num_runs, (-1,))[0]
+    def init_one(i):
+      return trainer.init_fn(keys[i], data_of(train, i), _index(hparams, i))
+    out = jax.tree.map(lambda v: jnp.zeros((keys.shape[0],) + v.shape, v.dtype),
+                       jax.eval_shape(init_one, 0))
+    return jax.lax.fori_loop(0, num_runs,
+                             lambda i, out: _set(out, init_one(i), i), out)
+
+  def run_many(state, train, val, *test_and_num_runs):
+    *test, num_runs = test_and_num_runs
+    num_runs = jnp.reshape(num_runs, (-1,))[0]
+    def run_one(i, state):
+      data = data_of((train, val, *test), i)
+      return trainer.run_fn(_index(state, i), data[0], data[1], num_evals,
+                            *data[2:])
+    runs = jax.tree.leaves(state)[0].shape[0]
+    history = jax.tree.map(lambda v: jnp.zeros((runs,) + v.shape, v.dtype),
+                           jax.eval_shape(run_one, 0, state)[1])
+
+    def body(i, carry):
+      state, history = carry
+      new_state, new_history = run_one(i, state)
+      return _set(state, new_state, i), _set(history, new_history, i)
+    return jax.lax.fori_loop(0, num_runs, body, (state, history))
+
+  return init_many, run_many
+
+
+@functools.lru_cache(maxsize=64)
+def _programs(trainer: Trainer, data_axis: int | None, num_evals: int,
+              monitor: bool, mesh: jax.sharding.Mesh | None, batching: str):
+  """``init_many(keys, train, hparams)`` and ``run_many(state, train, val, *test)``
+  over a group of runs, jitted (cached: compiled once).
+
+  ``batching="vmap"`` batches the runs in one program: XLA's CPU backend then picks
+  kernels and fusions by the batched shapes, so a run's last bits depend on how
+  many runs share it (training amplifies them to tenths of a point).
+  ``batching="loop"`` runs them one after another inside one program
+  (:func:`_loop_programs`): each run's computation has one run's shapes whatever
+  the group, so its numbers depend only on its own config, data and seeds.  With a
+  ``mesh`` each device loops over its own runs (``jax.shard_map``).
+  """
+  if batching not in BATCHING:
+    raise ValueError(f"batching must be one of {BATCHING}, got {batching!r}")
+  if batching == "vmap":
+    return _vmapped(trainer, data_axis, num_evals, monitor,
+                    None if mesh is None else _runs_sharding(mesh))
+
+  init_many, run_many = _loop_programs(trainer, data_axis, num_evals)
+  if mesh is not None:
+    spec = jax.sharding.PartitionSpec
+    runs = spec(mesh.axis_names[0])
+    data = runs if data_axis == 0 else spec()
+    init_many = jax.shard_map(init_many, mesh=mesh,
+                              in_specs=(runs, data, runs, runs), out_specs=runs,
+                              check_vma=False)
+    run_many = jax.shard_map(run_many, mesh=mesh,
+                             in_specs=(runs,) + (data,) * (3 if monitor else 2)
+                             + (runs,), out_specs=(runs, runs), check_vma=False)
+  return jax.jit(init_many), jax.jit(run_many, donate_argnums=0)
+
+
+def _runs_sharding(mesh: jax.sharding.Mesh) -> jax.sharding.NamedSharding:
+  return jax.sharding.NamedSharding(mesh,
+                                    jax.sharding.PartitionSpec(mesh.axis_names[0]))
 
 
 @functools.lru_cache(maxsize=64)
@@ -195,9 +305,11 @@ def run_calls(group: RunGroup, callbacks: Sequence[Callback] = ()
     The final (stacked) state and the history: per host call, name -> host array
     ``[runs, evals_per_call]``.
   """
-  init_many, run_many = _vmapped(group.trainer, group.data_axis, group.evals_per_call,
-                                 group.monitor is not None, group.runs_sharding)
-  state = init_many(group.keys, group.train, group.stacked_hparams)
+  init_many, run_many = _programs(group.trainer, group.data_axis,
+                                  group.evals_per_call, group.monitor is not None,
+                                  group.mesh, group.batching)
+  loop = (group.run_counts,) if group.batching == "loop" else ()
+  state = init_many(group.keys, group.train, group.stacked_hparams, *loop)
   history: list[dict] = []
   for callback in callbacks:
     state, history = callback.start(group, state, history)
@@ -216,7 +328,7 @@ def run_calls(group: RunGroup, callbacks: Sequence[Callback] = ()
   for call in range(first_call, total_calls):
     for callback in callbacks:
       callback.before_call(group, call, first_call, total_calls)
-    state, metrics = run_many(state, group.train, group.val, *monitor)
+    state, metrics = run_many(state, group.train, group.val, *monitor, *loop)
     metrics = to_host(metrics)
     history.append({k: np.asarray(v)[:group.num_runs] for k, v in metrics.items()})
     for callback in callbacks:
@@ -266,15 +378,21 @@ def fit_many(config: TrainConfig, prepared: Prepared | Sequence[Prepared],
              seeds: Sequence[int], *, hparams: Sequence[HParams] | None = None,
              callbacks: Sequence[Callback] = (), steps_per_call: int = 500,
              mesh: jax.sharding.Mesh | None = None,
-             trainer: Trainer | None = None) -> list[FitResult]:
+             trainer: Trainer | None = None,
+             batching: str = "vmap") -> list[FitResult]:
   """Trains ``len(seeds)`` runs as one vmapped program and scores each.
 
   Runs differ by seed, and optionally by data (a list of ``Prepared`` of equal
-  shapes, e.g. one per mask seed) and by scalar hyper-parameters.  Each run's numbers
-  equal those of the same run trained alone to float tolerance; with one dataset per
-  run, XLA may sum in another order for another number of runs, so a run inside a
-  grid of 20 can differ in the last bits from the same run in a grid of 5, and
-  training amplifies that: compare runs within one call.
+  shapes, e.g. one per mask seed) and by scalar hyper-parameters.
+
+  With ``batching="loop"`` a run's numbers are a function of its own config, data
+  and seed only: identical, bit for bit, whether it trains alone, among 5 or among
+  20 runs, or sharded over devices (the runs are a loop inside one program).  With
+  ``"vmap"`` (the default until every committed result is regenerated with
+  ``"loop"``) the runs are one batched program: XLA's CPU backend chooses kernels and
+  fusions by the batched shapes, so a run's last bits depend on how many runs share
+  it, and training amplifies them (up to tenths of a point): compare such runs only
+  within one call.  On a CPU the loop is as fast; on an accelerator vmap is faster.
 
   Args:
     config: configuration shared by all runs (shapes, source, schedule).
@@ -290,19 +408,22 @@ def fit_many(config: TrainConfig, prepared: Prepared | Sequence[Prepared],
     trainer: a :class:`~gil_jax.training.step.Trainer` to use instead of
       ``make_trainer(config, ...)`` (e.g. a baseline's own), built for ``config``
       and the data's feature and class counts.
+    batching: ``"vmap"`` or ``"loop"`` (above).
 
   Returns:
     One :class:`FitResult` per seed, in order.
   """
   start = time.perf_counter()
   group = stack_runs(config, prepared, seeds, hparams=hparams, mesh=mesh,
-                     trainer=trainer, steps_per_call=steps_per_call)
+                     trainer=trainer, steps_per_call=steps_per_call,
+                     batching=batching)
   state, history = run_calls(group, callbacks)
   return score(group, state, history, time.perf_counter() - start)
 
 
 def fit(config: TrainConfig, prepared: Prepared, seed: int, *,
-        callbacks: Sequence[Callback] = (), steps_per_call: int = 500) -> FitResult:
+        callbacks: Sequence[Callback] = (), steps_per_call: int = 500,
+        batching: str = "vmap") -> FitResult:
   """Trains one run and scores its best-on-validation parameters (see fit_many)."""
   return fit_many(config, prepared, [seed], callbacks=callbacks,
-                  steps_per_call=steps_per_call)[0]
+                  steps_per_call=steps_per_call, batching=batching)[0]

@@ -34,6 +34,11 @@ def base_config() -> ml_collections.ConfigDict:
       "gain": {"num_steps": 10000},
   })
   c.steps_per_call = 500              # steps per host call (progress granularity)
+  # How the runs of a method share one program (gil_jax.training.fit.fit_many):
+  # "loop" makes each run's numbers independent of the others (bit for bit alone,
+  # among 5 or 20, sharded); "vmap" batches them, and their last bits depend on the
+  # group's width.  The committed results were made with "vmap".
+  c.batching = "vmap"
   c.checkpoint_every_call = False     # orbax checkpoint after each host call
   c.train = ml_collections.ConfigDict({
       "hidden": (500, 500),
