@@ -430,6 +430,13 @@ def _read_file(path: str, label: int, *, id_column: str | None,
     raise ValueError(f"{path!r}: infinite value at row {row + 1}, column "
                      f"{feature_names[col]!r}; mark missing values with an "
                      f"empty cell or NaN")
+  # The sequences are float32 from here on: a larger magnitude would become inf.
+  huge = np.abs(np.nan_to_num(values)) > np.finfo(np.float32).max
+  if huge.any():
+    row, col = (int(a[0]) for a in np.nonzero(huge))
+    raise ValueError(f"{path!r}: value {values[row, col]:.3g} at row {row + 1}, "
+                     f"column {feature_names[col]!r} exceeds float32's range "
+                     f"(+/-{np.finfo(np.float32).max:.3g}); rescale that column")
   return _Table(path=path, label=label, ids=ids[starts], starts=starts,
                 counts=counts, values=values,
                 feature_names=tuple(feature_names))

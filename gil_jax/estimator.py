@@ -34,8 +34,11 @@ from __future__ import annotations
 import json
 import sys
 import warnings
+import zipfile
+import zlib
 from typing import Any
 
+import jax
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -265,8 +268,10 @@ class GILClassifier(ClassifierMixin, BaseEstimator):
     self.train_config_ = tcfg
     self.transforms_ = tuple(spec.transforms)
     self.custom_ = spec.custom
-    self.scaler_shift_, self.scaler_scale_ = (np.asarray(a, np.float32)
-                                              for a in prepared.scaler)
+    # float32 where it holds them, float64 where the data's statistics exceed it
+    # (prepare_tabular's choice): a float32 cast would make them inf, and every
+    # prediction NaN.
+    self.scaler_shift_, self.scaler_scale_ = (np.asarray(a) for a in prepared.scaler)
     self.train_mean_ = np.asarray(prepared.train_mean, np.float32)
     self.placeholder_ = (self.train_mean_ if isinstance(self.placeholder, str)
                          else np.full_like(self.train_mean_,
@@ -371,9 +376,11 @@ class GILClassifier(ClassifierMixin, BaseEstimator):
   def _model_split(self, X) -> data_lib.Split:
     x = self._encoded_inputs(X)[:, self.columns_kept_]
     observed = ~np.isnan(x)
-    z = np.where(observed,
-                 (np.where(observed, x, 0.0) - self.scaler_shift_) / self.scaler_scale_,
-                 self.placeholder_)
+    with np.errstate(over="ignore"):
+      z = np.where(observed,
+                   (np.where(observed, x, 0.0) - self.scaler_shift_)
+                   / self.scaler_scale_, self.placeholder_)
+    self._check_scaled_range(z)
     split = data_lib.Split(x=z.astype(np.float32), m=observed.astype(np.float32),
                            y=np.zeros(len(z), np.int32))
     empty = _head(split, 0)
@@ -382,6 +389,20 @@ class GILClassifier(ClassifierMixin, BaseEstimator):
                                  feature_names=(), train_mean=self.train_mean_,
                                  summary={})
     return methods_lib.transform(prepared, self.transforms_).train
+
+  def _check_scaled_range(self, z: np.ndarray) -> None:
+    """Scaled values must fit the model's float32, or they would become inf and
+    every prediction of their rows NaN: refuse them, naming the column."""
+    too_big = ~(np.abs(z) <= np.finfo(np.float32).max)
+    if too_big.any():
+      rows, cols = np.nonzero(too_big)
+      name = self._encoded_names(self.n_features_in_)[
+          int(self.columns_kept_[cols[0]])]
+      raise ValueError(
+          f"X holds {int(too_big.sum())} value(s) too far from the training data to "
+          f"scale into float32 (first at row {rows[0]}, column {name!r}, scaled "
+          f"to {z[rows[0], cols[0]]:.3g}); rescale that column or mark the value "
+          "missing (NaN)")
 
   def predict_proba(self, X) -> np.ndarray:
     """Class probabilities ``[n, n_classes]`` (columns in the order of ``classes_``)."""
@@ -457,32 +478,36 @@ class GILClassifier(ClassifierMixin, BaseEstimator):
 
   @classmethod
   def load(cls, path: str) -> "GILClassifier":
-    """A fitted estimator from a file written by :meth:`save`."""
+    """A fitted estimator from a file written by :meth:`save`.
+
+    Loading runs no code (no pickle) and checks everything it reads: the format
+    and version, every header field, every array's presence, shape and dtype
+    against the model the header describes.  A damaged or foreign file is a
+    ``ValueError`` naming it.
+    """
     data_lib.require_file(path, "saved GILClassifier")
+    header, arrays = _read_saved(path)
     try:
-      loaded = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as e:     # not an array file, or pickled objects
-      raise ValueError(f"{path!r} is not a saved GILClassifier ({e})") from None
-    if not isinstance(loaded, np.lib.npyio.NpzFile):
-      raise ValueError(f"{path!r} is not a saved GILClassifier (a single array)")
-    with loaded as f:
-      if "header" not in f.files:
-        raise ValueError(f"{path!r} is not a saved GILClassifier (no header)")
-      header = json.loads(str(f["header"]))
-      arrays = {k: f[k] for k in f.files if k != "header"}
-    if header.get("format") != "GILClassifier":
-      raise ValueError(f"{path!r} is not a saved GILClassifier")
-    if header.get("format_version") != FORMAT_VERSION:
-      raise ValueError(f"{path!r} has format version {header.get('format_version')}; "
-                       f"this library reads version {FORMAT_VERSION} only (refit and "
-                       "save the model with this version)")
+      est = cls._from_saved(header, arrays)
+    except (KeyError, TypeError, ValueError) as e:
+      what = f"no {e.args[0]!r}" if isinstance(e, KeyError) else str(e)
+      raise ValueError(f"{path!r} is not a valid saved GILClassifier: {what}"
+                       ) from None
+    problems = est._saved_arrays_problems(arrays)
+    if problems:
+      raise ValueError(f"{path!r} is not a valid saved GILClassifier: "
+                       + "; ".join(problems[:5]))
+    return est
+
+  @classmethod
+  def _from_saved(cls, header: dict, arrays: dict) -> "GILClassifier":
     params = {k: (tuple(v) if isinstance(v, list) else v)
               for k, v in header["params"].items()}
     est = cls(**params)
     dtype = header["classes_dtype"]
     est.classes_ = np.array(header["classes"],
                             dtype=object if dtype == "object" else np.dtype(dtype))
-    est.n_features_in_ = header["n_features_in"]
+    est.n_features_in_ = int(header["n_features_in"])
     if header["feature_names_in"] is not None:
       est.feature_names_in_ = np.array(header["feature_names_in"], dtype=object)
     est.encoding_ = (None if header["encoding"] is None else
@@ -491,19 +516,72 @@ class GILClassifier(ClassifierMixin, BaseEstimator):
                                                 header["train_config"])
     est.transforms_ = tuple(header["transforms"])
     est.custom_ = header["custom"]
-    est.num_model_features_ = header["num_model_features"]
+    est.num_model_features_ = int(header["num_model_features"])
     est.best_step_ = header["best_step"]
     est.validation_score_ = header["validation_score"]
-    est.columns_kept_ = arrays["columns_kept"]
-    est.scaler_shift_ = arrays["scaler_shift"]
-    est.scaler_scale_ = arrays["scaler_scale"]
-    est.train_mean_ = arrays["train_mean"]
-    est.placeholder_ = arrays["placeholder"]
+    for name in ("columns_kept", "scaler_shift", "scaler_scale", "train_mean",
+                 "placeholder"):
+      setattr(est, f"{name}_", arrays[name])
     est.params_ = _unflatten({k[len("params/"):]: v for k, v in arrays.items()
                               if k.startswith("params/")})
     est.history_ = {k[len("history/"):]: v for k, v in arrays.items()
                     if k.startswith("history/")}
     return est
+
+  def _saved_arrays_problems(self, arrays: dict) -> list[str]:
+    """What is missing or mis-shaped among the loaded arrays, as messages."""
+    d, kept = self.num_model_features_, len(self.columns_kept_)
+    problems = []
+    for name, shape in (("scaler_shift", (kept,)), ("scaler_scale", (kept,)),
+                        ("train_mean", (kept,)), ("placeholder", (kept,))):
+      if arrays[name].shape != shape or arrays[name].dtype.kind != "f":
+        problems.append(f"{name} is {arrays[name].dtype}{arrays[name].shape}, "
+                        f"expected float{shape}")
+    if arrays["columns_kept"].dtype.kind not in "iu" or (
+        kept and not 0 <= arrays["columns_kept"].min() <= arrays["columns_kept"].max()
+        < len(self._encoded_names(self.n_features_in_))):
+      problems.append("columns_kept holds no valid column indices")
+    trainer = self._make_trainer(self.train_config_, d, len(self.classes_))
+    probe = data_lib.Split(x=jax.numpy.zeros((2, d), np.float32),
+                           m=jax.numpy.ones((2, d), np.float32),
+                           y=jax.numpy.zeros(2, np.int32))
+    expected = _flatten(jax.eval_shape(
+        lambda: trainer.init_fn(jax.random.key(0), probe).params))
+    found = _flatten(self.params_)
+    for name in sorted(set(expected) - set(found)):
+      problems.append(f"parameter {name} is missing")
+    for name in sorted(set(found) - set(expected)):
+      problems.append(f"parameter {name} is not one of the model's")
+    for name in sorted(set(expected) & set(found)):
+      want, got = expected[name], found[name]
+      if got.shape != want.shape or got.dtype != want.dtype:
+        problems.append(f"parameter {name} is {got.dtype}{got.shape}, expected "
+                        f"{want.dtype}{tuple(want.shape)}")
+    return problems
+
+
+def _read_saved(path: str) -> tuple[dict, dict]:
+  """The header and the arrays of a saved estimator; a damaged file (truncated,
+  flipped bytes, not an archive, pickled objects) is a ``ValueError`` naming it."""
+  try:
+    loaded = np.load(path, allow_pickle=False)
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+      raise ValueError("a single array, not an archive")
+    with loaded as f:
+      if "header" not in f.files:
+        raise ValueError("no header")
+      header = json.loads(str(f["header"]))
+      arrays = {k: f[k] for k in f.files if k != "header"}
+  except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+    raise ValueError(f"{path!r} is not a saved GILClassifier or is damaged "
+                     f"({type(e).__name__}: {e})") from None
+  if not isinstance(header, dict) or header.get("format") != "GILClassifier":
+    raise ValueError(f"{path!r} is not a saved GILClassifier")
+  if header.get("format_version") != FORMAT_VERSION:
+    raise ValueError(f"{path!r} has format version {header.get('format_version')}; "
+                     f"this library reads version {FORMAT_VERSION} only (refit and "
+                     "save the model with this version)")
+  return header, arrays
 
 
 def _head(split: data_lib.Split, n: int) -> data_lib.Split:

@@ -126,8 +126,8 @@ def _fold_data(config: ml_collections.ConfigDict, raw, fold: int,
     indices = folds_lib.fold_indices(raw.y, k, fold,
                                      val_fraction=config.split.val_fraction,
                                      seed=split_seed)
-    return data_lib.prepare_sequences(raw, indices=indices,
-                                      placeholder=config.placeholder)
+    return _validated_fold(config, fold, data_lib.prepare_sequences(
+        raw, indices=indices, placeholder=config.placeholder))
   groups = getattr(raw, "groups", None)
   test = folds_lib.stratified_folds(raw.y, k, split_seed, groups=groups)[fold]
   rest = np.setdiff1d(np.arange(len(raw.y)), test)
@@ -135,9 +135,25 @@ def _fold_data(config: ml_collections.ConfigDict, raw, fold: int,
   def rows(idx):
     extra = {} if groups is None else {"groups": groups[idx]}
     return raw._replace(x=raw.x[idx], y=raw.y[idx], **extra)
-  return data_lib.prepare_tabular(
+  return _validated_fold(config, fold, data_lib.prepare_tabular(
       rows(rest), test=rows(test), val_fraction=config.split.val_fraction,
       split_seed=split_seed, scaling=config.scaling,
       placeholder=config.placeholder,
-      drop_all_missing_columns=config.drop_all_missing_columns)
+      drop_all_missing_columns=config.drop_all_missing_columns))
+
+
+def _validated_fold(config, fold: int, prepared: data_lib.Prepared
+                    ) -> data_lib.Prepared:
+  """With validation AUROC as selection metric, a fold's validation part must
+  hold every class (else the metric is undefined at every evaluation)."""
+  if config.train.selection_metric == "auroc":
+    missing = sorted(set(range(prepared.num_classes))
+                     - set(np.unique(prepared.val.y).tolist()))
+    if missing:
+      raise ValueError(
+          f"fold {fold} of {cv_folds_of(config)}: its validation part "
+          f"({len(prepared.val.y)} rows) holds no row of class(es) {missing}, so "
+          "validation AUROC, the selection metric, is undefined; use fewer folds, "
+          "a larger config.split.val_fraction, or select on accuracy")
+  return prepared
 

@@ -248,6 +248,11 @@ def _train(config: ml_collections.ConfigDict, method: str, data: RunData, data_m
   groups = ([list(range(len(seeds)))] if data.shared
             else folds_lib.equal_shape_groups(per_run))
   fits = [None] * len(seeds)
+  # The first progress line comes after the first host call, which compiles the
+  # programs first: on a CPU that can take minutes, so say so.
+  logging.info("[%s] compiling %d program(s) for %d group(s) of runs (minutes on "
+               "a CPU for large models); progress follows every %d steps", method,
+               2 * len(groups), len(groups), config.steps_per_call)
   for g, idx in enumerate(groups):
     ckpt_dir = (resume_lib.checkpoint_dir(workdir, method)
                 if config.checkpoint_every_call else None)

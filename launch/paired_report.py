@@ -33,6 +33,7 @@ import os
 import numpy as np
 from absl import app, flags
 
+from launch import user_errors
 from launch.results import summarise
 
 METRICS = ("auroc", "auprc", "accuracy")
@@ -174,6 +175,21 @@ def joined(paths: list[str]) -> dict:
   return out
 
 
+def check_pairs(pairs: list[tuple[str, str]], loaded: list[dict],
+                files: list[str]) -> None:
+  """Every method a pair names ran in at least one of the results (a pair may
+  apply to some files only); ``best_network`` stands for a network of
+  ``--networks``."""
+  ran = set().union(*(r["methods"] for r in loaded))
+  for pair in pairs:
+    if len(pair) != 2:
+      raise ValueError(f"--pairs {':'.join(pair)!r}: write METHOD_A:METHOD_B")
+    for method in pair:
+      if method != "best_network" and method not in ran:
+        raise ValueError(f"--pairs {pair[0]}:{pair[1]}: method {method!r} is in none "
+                         f"of the results {files} (they hold {sorted(ran)})")
+
+
 def best_network(results: dict, networks: list[str]) -> str:
   """The network with the best mean validation selection score."""
   metric = results["config"]["train"]["selection_metric"]
@@ -246,9 +262,13 @@ def main(argv):
   if FLAGS.names and len(FLAGS.names) != len(FLAGS.results):
     raise app.UsageError(f"--names has {len(FLAGS.names)} entries for "
                          f"{len(FLAGS.results)} --results")
+  unknown = sorted(set(FLAGS.metrics) - set(LABELS))
+  if unknown:
+    raise ValueError(f"--metrics {unknown}: unknown; choose from {sorted(LABELS)}")
+  loaded = [load(paths) for paths in FLAGS.results]
+  check_pairs(pairs, loaded, FLAGS.results)
   parts = []
-  for i, paths in enumerate(FLAGS.results):
-    results = load(paths)
+  for i, (paths, results) in enumerate(zip(FLAGS.results, loaded)):
     name = FLAGS.names[i] if FLAGS.names else results["dataset"]
     parts.append(section(results, pairs, FLAGS.networks, same_as,
                          tuple(FLAGS.metrics), name))
@@ -263,4 +283,4 @@ def main(argv):
 
 if __name__ == "__main__":
   define_flags()
-  app.run(main)
+  user_errors.run(main)

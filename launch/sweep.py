@@ -98,11 +98,12 @@ class TaskRunner(submitit.helpers.Checkpointable):
 
 def make_tasks(config: ml_collections.ConfigDict, workdir: str) -> list[Task]:
   """One :class:`Task` per grid setting and method, in the config's order."""
-  from gil_jax.methods import method_spec
-  for method in config.methods:
-    method_spec(method)           # unknown names fail before anything is submitted
+  from launch import datasets, validation   # local: they load the data modules
   tasks = []
-  for cfg, setting_dir in grid.grid_settings(config, workdir):
+  settings = grid.grid_settings(config, workdir)
+  for cfg, _ in settings:         # every value checked before anything is submitted
+    validation.check_config(cfg, datasets.DATASETS)
+  for cfg, setting_dir in settings:
     for method in cfg.methods:
       # Resources (config.sweep) are no part of a run: changing them later must
       # not make finished tasks look stale.
@@ -429,4 +430,5 @@ if __name__ == "__main__":
   from launch import sweep  # noqa: PLW0406 (deliberate, see above)
   sweep.define_flags()
   flags.mark_flags_as_required(["config", "workdir"])
-  app.run(sweep.main)
+  from launch import user_errors
+  user_errors.run(sweep.main)

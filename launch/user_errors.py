@@ -64,11 +64,15 @@ def run(main: Callable[[list[str]], None]) -> None:
     except (AttributeError, KeyError) as e:   # ml_collections: --config.NO_SUCH=1
       if debug:
         raise
-      fail(prog, ValueError(f"a --config override names no config field: {e}"))
+      # A KeyError's str() is the repr of its message (quotes, escapes): take the
+      # message itself.
+      message = e.args[0] if isinstance(e, KeyError) and e.args else e
+      fail(prog, ValueError(f"a --config override names no config field: "
+                            f"{message}"))
 
-  def guarded(argv: list[str]) -> None:
+  def guarded(argv: list[str]):
     try:
-      main(argv)
+      return main(argv)           # its exit status (absl exits with it)
     except USER_ERRORS as e:
       if debug:
         raise

@@ -231,6 +231,13 @@ def test_infinite_value(tmp_path):
     cs.load_csv_sequences(tmp_path)
 
 
+def test_value_beyond_float32_is_named_by_file_row_and_column(tmp_path):
+  _with(tmp_path, val_1__csv=",HR,Temp\n25,1,3e39\n")
+  with pytest.raises(ValueError, match=r"val_1\.csv.*3e\+39 at row 1, column "
+                     r"'Temp' exceeds float32's range"):
+    cs.load_csv_sequences(tmp_path)
+
+
 @pytest.mark.parametrize("text,problem", [
     ("", "is empty: it has no header row"),
     (",HR,Temp\n", "is empty: it has a header but no data rows"),

@@ -131,3 +131,33 @@ def test_joined_launches_concatenate_with_a_launch_of_both(tmp_path):
   res = paired_report.load(f"{a}+{b}|{c}")
   assert res["methods"]["mean"]["test"]["auroc"]["per_run"] == [0.4, 0.6, 0.3]
   assert paired_report.paired(res, "gil_meta", "mean", "auroc")["n"] == 3
+
+
+def _cli(tmp_path, *args):
+  import os
+  import subprocess
+  import sys
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  return subprocess.run([sys.executable, "-m", "launch.paired_report",
+                         f"--out={tmp_path / 'out.md'}", *args], cwd=root,
+                        capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--pairs=gil:hgb"], "method 'hgb' is in none of the results"),
+    (["--pairs=gil:mean", "--metrics=auroc,f1"], "--metrics ['f1']: unknown"),
+    (["--pairs=gil-mean"], "write METHOD_A:METHOD_B"),
+])
+def test_cli_mistakes_are_one_line_and_exit_2(tmp_path, args, says):
+  path = _launch(tmp_path / "a.json", {"gil": [(0.5, 0.5)], "mean": [(0.4, 0.4)]},
+                 [{"seed": 0}])
+  proc = _cli(tmp_path, f"--results={path}", *args)
+  assert proc.returncode == 2, proc.stderr
+  assert says in proc.stderr and "Traceback" not in proc.stderr
+  assert not (tmp_path / "out.md").exists()
+
+
+def test_cli_missing_results_file_is_one_line(tmp_path):
+  proc = _cli(tmp_path, f"--results={tmp_path / 'nope.json'}", "--pairs=gil:mean")
+  assert proc.returncode == 2 and "nope.json" in proc.stderr
+  assert "Traceback" not in proc.stderr

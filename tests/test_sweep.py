@@ -162,3 +162,23 @@ def test_sweep_resubmits_failed_task_alone_and_reproduces_one_process_grid(
   assert _report_rows(workdir) == _report_rows(ref)
   assert _tables(workdir) == _tables(ref)
   assert "MCAR 30%" in _tables(workdir) and "| mean |" in _tables(workdir)
+
+
+def _sweep_cli(tmp_path, *args):
+  return subprocess.run(
+      [sys.executable, "-m", "launch.sweep", "--config=launch/configs/digits_mcar.py",
+       f"--workdir={tmp_path / 'grid'}", "--executor=local", *args],
+      cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("override, says", [
+    ("--config.train.learnin_rate=0.1", "names no config field"),
+    ("--config.train.learning_rate=-0.1", "config.train.learning_rate"),
+    ("--config.methods=('gil','nope')", "unknown method 'nope'"),
+])
+def test_a_bad_config_stops_the_sweep_before_any_task_with_one_line(
+    tmp_path, override, says):
+  proc = _sweep_cli(tmp_path, override)
+  assert proc.returncode == 2, proc.stderr[-2000:]
+  assert says in proc.stderr and "Traceback" not in proc.stderr
+  assert not (tmp_path / "grid" / "sweep").exists()     # nothing was submitted

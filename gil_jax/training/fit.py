@@ -143,6 +143,8 @@ def stack_runs(config: TrainConfig, prepared: Prepared | Sequence[Prepared],
     raise ValueError(f"{len(hparams)} hyper-parameter sets for {len(seeds)} seeds")
   if config.track_test and not len(splits[0][2].y):
     raise ValueError("track_test needs a non-empty test split")
+  if config.selection_metric == "auroc":
+    _check_auroc_defined(splits, seeds, datasets[0].num_classes)
 
   devices = 1 if mesh is None else mesh.devices.size
   per_device = -(-len(seeds) // devices)
@@ -275,6 +277,20 @@ def _programs(trainer: Trainer, data_axis: int | None, num_evals: int,
 def _runs_sharding(mesh: jax.sharding.Mesh) -> jax.sharding.NamedSharding:
   return jax.sharding.NamedSharding(mesh,
                                     jax.sharding.PartitionSpec(mesh.axis_names[0]))
+
+
+def _check_auroc_defined(splits, seeds, num_classes: int) -> None:
+  """Validation AUROC, the selection metric, needs both classes in every run's
+  validation split; without one it is undefined at every evaluation and the
+  first evaluation would be kept silently."""
+  for i, (_, val, _) in enumerate(splits):
+    missing = sorted(set(range(num_classes)) - set(np.unique(val.y).tolist()))
+    if missing:
+      raise ValueError(
+          f"run {i} (seed {seeds[i]}): its validation split ({len(val.y)} rows) "
+          f"holds no row of class(es) {missing}, so validation AUROC, the "
+          "selection metric, is undefined; give validation more rows (a larger "
+          "validation share, fewer folds) or select on accuracy")
 
 
 @functools.lru_cache(maxsize=64)
