@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from launch import paired_report
@@ -109,7 +110,9 @@ def test_concatenated_launches_pair_every_run(tmp_path):
   gm = res["methods"]["gil_meta"]
   assert gm["test"]["auroc"]["per_run"] == [0.5, 0.7, 0.2]
   assert gm["test"]["auroc"]["mean"] == pytest.approx(1.4 / 3)
-  assert gm["val"]["auroc"]["std"] == pytest.approx(0.25166114784235833)
+  # Validation scores are concatenated and summarised again (sample std).
+  assert gm["val"]["auroc"]["per_run"] == [0.4, 0.6, 0.1]
+  assert gm["val"]["auroc"]["std"] == pytest.approx(np.std([0.4, 0.6, 0.1], ddof=1))
   assert gm["wall_seconds"] == 10.0 and len(res["runs"]) == 3
   p = paired_report.paired(res, "gil_meta", "mean", "auroc")
   assert p["n"] == 3 and p["wins"] == 2
@@ -140,7 +143,7 @@ def _cli(tmp_path, *args):
   root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
   return subprocess.run([sys.executable, "-m", "launch.paired_report",
                          f"--out={tmp_path / 'out.md'}", *args], cwd=root,
-                        capture_output=True, text=True, timeout=120)
+                        capture_output=True, text=True, timeout=120, check=False)
 
 
 @pytest.mark.parametrize("args, says", [

@@ -4,6 +4,7 @@ import csv
 import json
 import os
 
+import numpy as np
 import pytest
 
 from launch import paper_numbers, report
@@ -83,18 +84,53 @@ def _read_csv(path):
     return list(csv.DictReader(f))
 
 
-def test_paper_numbers():
-  assert paper_numbers.mnist_accuracy("gil", "mcar", 0.5) == (96.29, 0.07)
-  assert paper_numbers.mnist_accuracy("zero", None, 0.9) == (76.67, 0.53)
-  assert paper_numbers.mnist_accuracy("gil", "mar", 0.3) == (93.23, 0.03)
-  assert paper_numbers.mnist_accuracy("input_space", "mcar", 0.7) == (93.22, 0.06)
+def _setting_args(label):
+  """``"MCAR 50%"`` -> ``("mcar", 0.5)``; ``"MAR"`` -> ``("mar", None)``."""
+  mechanism, _, rate = label.partition(" ")
+  return mechanism.lower(), (float(rate.rstrip("%")) / 100 if rate else None)
+
+
+def test_paper_numbers_lookup():
+  """Every printed cell is found under its own setting and method, whatever the
+  spelling of the setting; what the paper did not print is None."""
+  tables = (paper_numbers.MNIST_TABLE3, paper_numbers.MNIST_TABLE5_GIL_D,
+            paper_numbers.MNIST_TABLE7_INPUT_SPACE)
+  for i, table in enumerate(tables):
+    for label, column in table.items():
+      mechanism, rate = _setting_args(label)
+      if rate is not None:
+        assert paper_numbers.mnist_setting(mechanism, rate) == label
+      for method, value in column.items():
+        if any(method in t.get(label, {}) for t in tables[:i]):
+          continue                          # an earlier table has it first
+        assert paper_numbers.mnist_accuracy(method, mechanism, rate) == value
+        assert paper_numbers.mnist_accuracy(method, mechanism.upper(), rate) == value
+        if mechanism == "mcar":
+          assert paper_numbers.mnist_accuracy(method, None, rate) == value
+        else:                               # one MAR column whatever the rate
+          assert paper_numbers.mnist_accuracy(method, "mar", 0.123) == value
+  printed = {m for t in tables for column in t.values() for m in column}
+  assert "mean" not in printed
   assert paper_numbers.mnist_accuracy("mean", "mcar", 0.5) is None
+  rates = {_setting_args(label)[1] for label in paper_numbers.MNIST_TABLE3}
+  assert 0.6 not in rates
   assert paper_numbers.mnist_accuracy("gil", "mcar", 0.6) is None
-  assert paper_numbers.physionet2012_metric("gil", "auprc") == 49.19
+  for method, metrics in paper_numbers.PHYSIONET2012_TABLE6.items():
+    for metric, value in metrics.items():
+      assert paper_numbers.physionet2012_metric(method, metric) == value
+  assert "grud" not in paper_numbers.PHYSIONET2012_TABLE6
   assert paper_numbers.physionet2012_metric("grud", "auroc") is None
-  assert paper_numbers.mnist_setting("mcar", 0.7) == "MCAR 70%"
-  for table in paper_numbers.MNIST_TABLE3.values():
-    assert set(table) <= set(paper_numbers.PAPER_LABELS)
+  for table in tables:
+    for column in table.values():
+      assert set(column) <= set(paper_numbers.PAPER_LABELS)
+
+
+def _cell(values, paper=None):
+  """The report's cell for per-run fractions: mean ± sample std in percent, and
+  the paper's (mean, std) in parentheses."""
+  v = 100 * np.asarray(values, np.float64)
+  text = f"{v.mean():.2f} ± {v.std(ddof=1):.2f}"
+  return text if paper is None else f"{text} ({paper[0]:.2f} ± {paper[1]:.2f})"
 
 
 def test_mnist_cells_merge_and_csv(tmp_path):
@@ -117,13 +153,14 @@ def test_mnist_cells_merge_and_csv(tmp_path):
   header = _row(md, "method")
   assert header == ["method", "MCAR 50%", "MCAR 90%"]      # sorted by rate
   gil = _row(md, "gil")
-  # b50 comes after a50, so its gil wins: 91.00 +- 1.41.
-  assert gil[1] == "91.00 ± 1.41 (96.29 ± 0.07)"
-  assert gil[2] == "76.00 ± 1.41 (78.47 ± 0.39)"
+  paper = paper_numbers.mnist_accuracy
+  # b50 comes after a50, so its gil wins.
+  assert gil[1] == _cell([0.90, 0.92], paper("gil", "mcar", 0.5))
+  assert gil[2] == _cell([0.75, 0.77], paper("gil", "mcar", 0.9))
   zero = _row(md, "zero")
-  assert zero[1] == "95.50 ± 0.71 (95.83 ± 0.17)"
+  assert zero[1] == _cell([0.95, 0.96], paper("zero", "mcar", 0.5))
   mean = _row(md, "mean")
-  assert mean[1] == "94.00 ± 0.00"                        # no paper number
+  assert mean[1] == _cell([0.94, 0.94])                   # no paper number
   # Row order: gil, zero, mean.
   lines = md.splitlines()
   assert (lines.index(next(x for x in lines if x.startswith("| gil |")))
@@ -132,11 +169,12 @@ def test_mnist_cells_merge_and_csv(tmp_path):
   assert len(rep.warnings) == 1 and "'gil'" in rep.warnings[0]
   assert "b50.json" in rep.warnings[0]
 
-  # Seconds table: gil row 40 (50 %, from b50), 33 (90 %), total 73.
+  # Seconds table: each setting's file that won, and the sums.
   seconds = [line for line in lines if line.startswith("| gil |")][1]
-  assert [c.strip() for c in seconds.strip("|").split("|")] == ["gil", "40", "33",
-                                                                "73"]
-  assert _row(md, "total") == ["total", "62", "57", "119"]
+  assert [c.strip() for c in seconds.strip("|").split("|")] == [
+      "gil", f"{40.0:.0f}", f"{33.0:.0f}", f"{40.0 + 33.0:.0f}"]
+  s50, s90 = 10.0 + 12.0 + 40.0, 11.0 + 33.0 + 13.0     # zero, mean, gil per setting
+  assert _row(md, "total") == ["total", f"{s50:.0f}", f"{s90:.0f}", f"{s50 + s90:.0f}"]
   assert _row(md, "runs") == ["runs", "2", "2", ""]
 
   rows = _read_csv(os.path.join(out, "report.csv"))
@@ -168,7 +206,8 @@ def test_mnist_mar_column_and_config_warning():
   rep2 = report.build_report([("mcar", mcar), ("other", other)])
   assert any("imputer_options.knn.max_fit_rows" in w for w in rep2.warnings)
   assert _row(rep.markdown, "method") == ["method", "MCAR 50%", "MAR 50%"]
-  assert _row(rep.markdown, "gil")[2] == "90.00 ± 0.00 (93.23 ± 0.03)"
+  assert _row(rep.markdown, "gil")[2] == _cell(
+      [0.9, 0.9], paper_numbers.MNIST_TABLE3["MAR"]["gil"])    # the paper's MAR
   assert any("train.num_steps" in w for w in rep.warnings)
 
 
@@ -177,7 +216,7 @@ def test_non_mnist_dataset_has_no_paper_numbers():
   digits["dataset"] = "digits"
   rep = report.build_report([("d", digits)])
   assert "## digits: test accuracy" in rep.markdown
-  assert _row(rep.markdown, "gil")[1] == "85.00 ± 7.07"
+  assert _row(rep.markdown, "gil")[1] == _cell([0.9, 0.8])
 
 
 def test_physionet_protocols(tmp_path):
@@ -192,8 +231,11 @@ def test_physionet_protocols(tmp_path):
   assert header == ["method", "accuracy", "AUROC", "AUPRC", "paper accuracy",
                     "paper AUROC", "paper AUPRC", "best_step (median)", "wall s"]
   gil = _row(md, "gil")
-  assert gil == ["gil", "86.00 ± 1.00", "82.00 ± 1.00", "46.00 ± 1.00", "87.45",
-                 "82.20", "49.19", "200", "20"]
+  paper = [f"{paper_numbers.PHYSIONET2012_TABLE6['gil'][m]:.2f}"
+           for m in ("accuracy", "auroc", "auprc")]
+  assert gil == ["gil", _cell([0.85, 0.87, 0.86]), _cell([0.81, 0.83, 0.82]),
+                 _cell([0.45, 0.47, 0.46]), *paper, f"{np.median([100, 200, 300]):g}",
+                 f"{20.0:.0f}"]
   assert _row(md, "grud")[4:7] == ["—", "—", "—"]
   # Fixed order: gil before zero before grud.
   lines = [x.split("|")[1].strip() for x in md.splitlines() if x.startswith("| ")]
@@ -206,7 +248,8 @@ def test_physionet_protocols(tmp_path):
   r = next(r for r in rows if r["file"] == b and r["method"] == "gil"
            and r["metric"] == "auroc")
   assert float(r["mean"]) == pytest.approx(82.0)
-  assert float(r["paper_mean"]) == 82.2 and r["paper_std"] == ""
+  assert float(r["paper_mean"]) == paper_numbers.physionet2012_metric("gil", "auroc")
+  assert r["paper_std"] == ""
   assert r["n_runs"] == "3"
   med = next(r for r in rows if r["file"] == a and r["method"] == "gil"
              and r["metric"] == "best_step_median")
@@ -253,15 +296,17 @@ def test_same_as_rows_show_the_equivalent_method_beside_the_paper(tmp_path):
   rep = report.build_report([("a", a90), ("b", b90)],
                             same_as=report.parse_same_as(["gil_h:mean", "zero:mean"]))
   md = rep.markdown
-  assert _row(md, "gil_h (= mean)")[1] == "77.00 ± 1.41 (78.44 ± 0.47)"
-  assert _row(md, "zero")[1] == "71.00 ± 1.41 (76.67 ± 0.53)"   # run: not aliased
+  paper = paper_numbers.mnist_accuracy
+  # The alias shows mean's runs beside the paper's GIL-H; zero ran, so it is its own.
+  assert _row(md, "gil_h (= mean)")[1] == _cell([0.76, 0.78], paper("gil_h", "mcar", 0.9))
+  assert _row(md, "zero")[1] == _cell([0.70, 0.72], paper("zero", "mcar", 0.9))
   assert "| zero (= mean)" not in md
   seconds = [line for line in md.splitlines() if line.startswith("| gil_h (= mean)")]
   assert [c.strip() for c in seconds[1].strip("|").split("|")] == [
       "gil_h (= mean)", "—", "—"]
   assert _row(md, "total") == ["total", "57", "57"]          # aliases add no time
   acc = {r["method"]: r for r in rep.rows if r["metric"] == "accuracy"}
-  assert float(acc["gil_h (= mean)"]["paper_mean"]) == 78.44
+  assert float(acc["gil_h (= mean)"]["paper_mean"]) == paper("gil_h", "mcar", 0.9)[0]
   assert float(acc["gil_h (= mean)"]["mean"]) == pytest.approx(77.0)
   for bad in (["zero"], ["zero:"], ["mean:mean"]):
     with pytest.raises(ValueError, match="ALIAS:METHOD"):
@@ -300,7 +345,7 @@ def test_merge_results_of_one_setting_keeps_every_source_config(tmp_path):
 
 def test_authors_protocol_table_shows_test_selected_beside_ours(tmp_path):
   traced = _method([0.90, 0.92])
-  traced["test_selected"] = dict(accuracy=_summary([0.93, 0.94]), step=[300, 450])
+  traced["test_selected"] = {"accuracy": _summary([0.93, 0.94]), "step": [300, 450]}
   path = _write(tmp_path, "r.json", _mnist(0.9, {"mean": traced,
                                                 "gil": _method([0.91, 0.93])}))
   markdown = report.write_report([path], str(tmp_path / "out")).markdown
