@@ -30,6 +30,7 @@ method beats it beyond noise.
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import shutil
 import time
@@ -149,13 +150,23 @@ def user_claims(tables: tuple[Table, ...], names: list[str]) -> list[Claim]:
   return claims
 
 
+def _finished(workdir: str, methods) -> bool:
+  """Whether ``workdir/results.json`` holds every method (it is rewritten after
+  each method, so a killed launch leaves one with fewer)."""
+  path = os.path.join(workdir, "results.json")
+  if not os.path.exists(path):
+    return False
+  with open(path) as f:
+    return set(methods) <= set(json.load(f)["methods"])
+
+
 def run_launch(launch: Launch, root: str) -> float:
   """Trains one launch in this process unless its results exist; wall seconds."""
   config = load_config(launch)
   workdir = os.path.join(root, launch.workdir)
   start = time.time()
   for cfg, setting_dir in grid.grid_settings(config, workdir):
-    if os.path.exists(os.path.join(setting_dir, "results.json")):
+    if _finished(setting_dir, cfg.methods):
       print(f"  {setting_dir}: finished earlier, kept", flush=True)
       continue
     if os.path.isdir(setting_dir):        # killed half-way: start it again
