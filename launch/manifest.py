@@ -269,10 +269,10 @@ END = "<!-- manifest commands: end -->"
 def commands_block(tables: tuple[Table, ...], page: str) -> str:
   """The block a results page shows: each of its tables' launches (full scale,
   the committed runs) and reduced launch, as ``launch.reproduce`` runs them."""
-  lines = [BEGIN, "", "The runs behind this page's headline tables, from "
+  lines = [BEGIN, "", ("The runs behind this page's headline tables, from "
            "`launch/manifest.py` (`python -m launch.reproduce --scale=full` runs "
            "them all; `--scale=small` runs the reduced ones and re-checks the "
-           "verdict):", "", "```bash"]
+           "verdict):"), "", "```bash"]
   for t in tables:
     if t.page != page:
       continue

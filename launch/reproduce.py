@@ -35,20 +35,16 @@ import os
 import shutil
 import time
 
-import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from launch import (
-  diagnostics_figure,
-  experiment,
-  grid,
-  paired_report,
-  quiet_logs,
-  reproducibility_report,
-  user_errors,
-)
+from launch import diagnostics_figure
+from launch import grid
+from launch import paired_report
+from launch import quiet_logs
+from launch import reproducibility_report
 from launch import results as results_lib
+from launch import user_errors
 from launch import verdict as verdict_lib
 from launch.manifest import Claim, Launch, Table
 
@@ -83,7 +79,13 @@ def load_manifest(module: str, only: list[str]) -> tuple[tuple[Table, ...],
                                                         tuple[Claim, ...]]:
   """The manifest's tables and claims, restricted to ``only`` tables if given."""
   from launch import manifest as manifest_lib
-  mod = importlib.import_module(module)
+  try:
+    mod = importlib.import_module(module)
+  except ModuleNotFoundError as e:
+    raise ValueError(f"--manifest={module}: no module named {e.name!r}") from None
+  if not hasattr(mod, "TABLES") or not hasattr(mod, "CLAIMS"):
+    raise ValueError(f"--manifest={module} defines no TABLES and CLAIMS "
+                     "(see launch/manifest.py)")
   tables, claims = tuple(mod.TABLES), tuple(mod.CLAIMS)
   manifest_lib.check(tables, claims)
   if only:
@@ -116,7 +118,10 @@ def user_methods(specs: list[str]) -> list[str]:
     module, sep, factory = spec.partition(":")
     if not sep or not module or not factory:
       raise ValueError(f"--methods={spec}: give module:factory")
-    fn = getattr(importlib.import_module(module), factory, None)
+    try:
+      fn = getattr(importlib.import_module(module), factory, None)
+    except ModuleNotFoundError as e:
+      raise ValueError(f"--methods={spec}: no module named {e.name!r}") from None
     if fn is None:
       raise ValueError(f"--methods={spec}: {module} has no function {factory!r}")
     out = fn()
@@ -162,6 +167,8 @@ def _finished(workdir: str, methods) -> bool:
 
 def run_launch(launch: Launch, root: str) -> float:
   """Trains one launch in this process unless its results exist; wall seconds."""
+  import jax  # local: the manifest's checks and reports need no JAX or data
+  from launch import experiment
   config = load_config(launch)
   workdir = os.path.join(root, launch.workdir)
   start = time.time()

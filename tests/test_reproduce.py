@@ -77,7 +77,8 @@ def test_unchecked_claims_and_undefined_errors_are_written_as_null(tmp_path):
   assert "NaN" not in text
   loaded = json.loads(text)["claims"]
   assert loaded[0]["se"] is None and loaded[0]["holds"] is True
-  assert "not run here" in open(md).read()
+  with open(md) as f:
+    assert "not run here" in f.read()
 
 
 def test_the_committed_results_support_every_claim_of_the_readme():
@@ -132,7 +133,7 @@ def _reproduce(tmp_path, *flags):
   env = dict(os.environ, PYTHONPATH=f"{tmp_path}{os.pathsep}{ROOT}")
   proc = subprocess.run([sys.executable, "-m", "launch.reproduce",
                          "--manifest=tiny_manifest", *flags], cwd=ROOT, env=env,
-                        capture_output=True, text=True, timeout=600)
+                        capture_output=True, text=True, timeout=600, check=False)
   assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
   return proc.stdout
 
@@ -182,3 +183,20 @@ def test_small_scale_adds_a_users_source_to_every_comparison(tmp_path):
   # inputs (x * m = x): no gain over zero imputation.
   assert mine["mask_again - zero (accuracy, points)"]["holds"] is False
   assert "mask_again beats zero" in out
+
+
+def test_bad_manifest_tables_and_methods_are_named():
+  from launch import reproduce
+  with pytest.raises(ValueError, match="no module named 'nope'"):
+    reproduce.load_manifest("nope", [])
+  with pytest.raises(ValueError, match="defines no TABLES"):
+    reproduce.load_manifest("launch.verdict", [])
+  with pytest.raises(ValueError, match=r"unknown table\(s\) \['nope'\]"):
+    reproduce.load_manifest("launch.manifest", ["nope"])
+  with pytest.raises(ValueError, match="give module:factory"):
+    reproduce.user_methods(["justamodule"])
+  with pytest.raises(ValueError, match="has no function 'nope'"):
+    reproduce.user_methods(["launch.manifest:nope"])
+  bad = manifest.CLAIMS[:1] + (Claim("x", "missing_table", "a", "b", "greater"),)
+  with pytest.raises(ValueError, match="names table 'missing_table'"):
+    manifest.check(manifest.TABLES, bad)
