@@ -305,6 +305,8 @@ class GILClassifier(ClassifierMixin, BaseEstimator):
   def _fit_inputs(self, X, y) -> tuple[np.ndarray, np.ndarray]:
     """``(x, y)``: float64 ``x`` with NaN for missing, 1-d ``y``; sets the
     ``n_features_in_`` / ``feature_names_in_`` / ``encoding_`` attributes."""
+    if y is not None:
+      _check_labels(np.asarray(y))
     if isinstance(X, pd.DataFrame):
       if y is None:
         raise ValueError(f"{type(self).__name__} requires y to be passed, but the "
@@ -592,6 +594,23 @@ def _head(split: data_lib.Split, n: int) -> data_lib.Split:
 def _scalar(v):
   """A numpy scalar as the Python value, for readable messages."""
   return v.item() if isinstance(v, np.generic) else v
+
+
+def _check_labels(y: np.ndarray) -> None:
+  """Refuses missing labels (None, NaN, pandas NA) and labels of kinds that
+  cannot be sorted together (e.g. 1 and "a"): ``classes_`` is sorted."""
+  missing = np.asarray(pd.isna(y), bool)
+  if missing.any():
+    raise ValueError(f"y holds {int(missing.sum())} missing label(s) (None or NaN; "
+                     f"first at row {int(np.argwhere(missing)[0][0])}); drop those "
+                     "rows or give them a class")
+  if y.dtype.kind == "O" and y.ndim == 1:
+    kinds = sorted({type(v).__name__ for v in y})
+    try:
+      np.unique(y)
+    except TypeError:
+      raise ValueError(f"y mixes labels of kinds {kinds} that cannot be ordered; "
+                       "give every label one type (e.g. all str)") from None
 
 
 def _check_no_inf(x: np.ndarray, names: list[str]) -> None:

@@ -3,6 +3,8 @@ mask seed, split seed or cross-validation fold."""
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Sequence
 from typing import Any, Callable
 
 import jax
@@ -78,6 +80,40 @@ def load_data(config: ml_collections.ConfigDict, mask_seed: int | None = None,
       scaling=config.scaling, placeholder=config.placeholder,
       drop_all_missing_columns=config.drop_all_missing_columns)
   return training_subset(prepared, config.split.get("train_rows", 0), split_seed)
+
+
+def load_variants(config: ml_collections.ConfigDict,
+                  variants: Sequence[dict]) -> list[data_lib.Prepared]:
+  """:func:`load_data` of each variant (``mask_seed`` / ``split_seed`` / ``fold``
+  keyword arguments), each distinct warning shown once.
+
+  The loader runs again for every variant, so a warning about the files (e.g. a
+  patient id in two files) or about a split would otherwise repeat for every fold
+  and seed; Python's own once-per-place rule does not hold it back, as any change
+  of the warning filters in between (libraries make them) resets it.
+  """
+  with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    try:
+      data = [load_data(config, **v) for v in variants]
+    finally:
+      shown = _first_of_each(caught)
+  for w in shown:
+    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+  return data
+
+
+def _first_of_each(caught: Sequence[warnings.WarningMessage]
+                   ) -> list[warnings.WarningMessage]:
+  """The first warning of each (category, message), in order."""
+  seen: set[tuple] = set()
+  out = []
+  for w in caught:
+    key = (w.category, str(w.message))
+    if key not in seen:
+      seen.add(key)
+      out.append(w)
+  return out
 
 
 def training_subset(prepared: data_lib.Prepared, rows: int,

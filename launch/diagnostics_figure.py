@@ -21,7 +21,9 @@ import os
 from collections.abc import Sequence
 
 import numpy as np
-from absl import app, flags
+from absl import flags
+
+from launch import user_errors
 
 PANELS = (
     ("diag_critic_sign_agreement", "critic dQ/da: sign agreement\nwith the exact effect",
@@ -43,6 +45,9 @@ def read_history(path: str) -> dict[str, np.ndarray]:
     rows = list(csv.DictReader(f))
   if not rows:
     raise ValueError(f"{path} holds no rows")
+  if "step" not in rows[0]:
+    raise ValueError(f"{path} has no 'step' column: not a history CSV of "
+                     "launch.train")
   run_cols = [c for c in rows[0] if c in ("seed", "mask_seed", "split_seed", "fold")]
   runs: dict[tuple, list[dict]] = {}
   for row in rows:
@@ -50,8 +55,21 @@ def read_history(path: str) -> dict[str, np.ndarray]:
   lengths = {len(v) for v in runs.values()}
   if len(lengths) != 1:
     raise ValueError(f"{path}: runs have different numbers of evaluations")
+  _check_numbers(path, rows, [k for k in rows[0] if k not in run_cols])
   return {k: np.array([[float(r[k]) for r in rs] for rs in runs.values()])
           for k in rows[0] if k not in run_cols}
+
+
+def _check_numbers(path: str, rows: list[dict], columns: list[str]) -> None:
+  """Raises ValueError naming the file, line and column of a cell that is not a
+  number."""
+  for line, row in enumerate(rows, start=2):        # line 1 is the header
+    for k in columns:
+      try:
+        float(row[k])
+      except (TypeError, ValueError):
+        raise ValueError(f"{path}, line {line}: column {k!r} holds {row[k]!r}, "
+                         "not a number") from None
 
 
 def plot(histories: dict[str, dict[str, np.ndarray]], out: str,
@@ -136,4 +154,4 @@ if __name__ == "__main__":
   flags.DEFINE_string("summary_json", None, "Also write each diagnostic's mean over "
                       "training and at the last evaluation here.")
   flags.mark_flags_as_required(["workdir", "out"])
-  app.run(main)
+  user_errors.run(main)

@@ -77,7 +77,7 @@ def load_run_data(config: ml_collections.ConfigDict) -> RunData:
                    + ([("fold", k)] if k is not None else []))
               for m in (mask_seeds or [None]) for p in (split_seeds or [None])
               for k in (fold_ids or [None])]
-  data = [datasets.load_data(config, **v) for v in variants]
+  data = datasets.load_variants(config, variants)
   runs = [dict(v, seed=s) for v in variants for s in config.seeds]
   return RunData(runs, data, [d for d in data for _ in config.seeds])
 

@@ -51,6 +51,7 @@ from launch import datasets
 from launch import results as results_lib
 from launch import saved_models
 from launch import translation
+from launch import user_errors
 
 FIGURES = ("importance", "tsne", "mse")
 # Second t-SNE method for --tsne_methods=auto: the first with saved models.
@@ -426,6 +427,10 @@ def tsne_figure(settings: Sequence[Setting], out: str, rate: float,
     raise SkipFigure(f"no setting with missing rate {rate:g} (have "
                      f"{[s.missing_rate for s in settings]})")
   setting = match[0]
+  if run_index >= len(setting.results["runs"]):
+    raise ValueError(f"--tsne_run={run_index}: {setting.workdir} has "
+                     f"{len(setting.results['runs'])} runs (0 to "
+                     f"{len(setting.results['runs']) - 1})")
   cache: dict = {}
   panels = []
   for method in resolve_tsne_methods(setting, methods):
@@ -552,17 +557,40 @@ def mse_figure(settings: Sequence[Setting], out: str) -> str:
 # ------------------------------------------------------------------------ CLI
 
 
+def check_options(figures: Sequence[str], *, num_images: int, max_runs: int,
+                  tsne_rate: float, tsne_run: int, tsne_threads: int,
+                  shape: Sequence[int | str] | None) -> None:
+  """Raises ValueError naming the first bad option, before any result is read."""
+  unknown = set(figures) - set(FIGURES)
+  if unknown:
+    raise ValueError(f"unknown figures {sorted(unknown)}; choose from {FIGURES}")
+  for name, value in (("num_images", num_images), ("max_runs", max_runs),
+                      ("tsne_run", tsne_run), ("tsne_threads", tsne_threads)):
+    if value < 0:
+      raise ValueError(f"--{name} must be >= 0, got {value}")
+  if not 0.0 <= tsne_rate <= 1.0:
+    raise ValueError(f"--tsne_rate is a missing rate in [0, 1], got {tsne_rate}")
+  if shape:
+    try:
+      sides = [int(v) for v in shape]
+    except ValueError:
+      sides = []
+    if len(sides) != 2 or min(sides) < 1:
+      raise ValueError(f"--image_shape is H,W (two positive integers), got "
+                       f"{','.join(str(v) for v in shape)!r}")
+
+
 def make_figures(workdir: str | Sequence[str], out: str, figures: Sequence[str] = FIGURES, *,
                  num_images: int = 2000, max_runs: int = 0, seed: int = 0,
                  tsne_rate: float = 0.9, tsne_methods: Sequence[str] = ("auto",),
                  tsne_run: int = 0, tsne_threads: int = 1,
                  shape: Sequence[int] | None = None) -> dict[str, str]:
   """Writes the requested figures; returns ``{figure: path}`` of those written."""
+  check_options(figures, num_images=num_images, max_runs=max_runs,
+                tsne_rate=tsne_rate, tsne_run=tsne_run, tsne_threads=tsne_threads,
+                shape=shape)
   import matplotlib
   matplotlib.use("Agg")
-  unknown = set(figures) - set(FIGURES)
-  if unknown:
-    raise ValueError(f"unknown figures {sorted(unknown)}; choose from {FIGURES}")
   settings = find_settings(workdir)
   os.makedirs(out, exist_ok=True)
   written = {}
@@ -612,16 +640,13 @@ def define_flags() -> None:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Too many command-line arguments: {argv[1:]}")
-  try:
-    make_figures(FLAGS.workdir, FLAGS.out, FLAGS.figures,
-                 num_images=FLAGS.num_images, max_runs=FLAGS.max_runs,
-                 seed=FLAGS.seed, tsne_rate=FLAGS.tsne_rate,
-                 tsne_methods=FLAGS.tsne_methods, tsne_run=FLAGS.tsne_run,
-                 tsne_threads=FLAGS.tsne_threads, shape=FLAGS.image_shape)
-  except data_lib.DataFileNotFoundError as e:
-    raise app.UsageError(str(e)) from e
+  make_figures(FLAGS.workdir, FLAGS.out, FLAGS.figures,
+               num_images=FLAGS.num_images, max_runs=FLAGS.max_runs,
+               seed=FLAGS.seed, tsne_rate=FLAGS.tsne_rate,
+               tsne_methods=FLAGS.tsne_methods, tsne_run=FLAGS.tsne_run,
+               tsne_threads=FLAGS.tsne_threads, shape=FLAGS.image_shape)
 
 
 if __name__ == "__main__":
   define_flags()
-  app.run(main)
+  user_errors.run(main)

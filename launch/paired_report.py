@@ -34,7 +34,7 @@ import numpy as np
 from absl import app, flags
 
 from launch import user_errors
-from launch.results import summarise
+from launch.results import read_results_file, summarise
 
 METRICS = ("auroc", "auprc", "accuracy")
 LABELS = {"auroc": "AUROC", "auprc": "AUPRC", "accuracy": "accuracy"}
@@ -103,7 +103,7 @@ def concatenated(parts: list[dict], names: list[str]) -> dict:
   first = parts[0]
   for res, name in zip(parts[1:], names[1:]):
     if (res["dataset"] != first["dataset"] or any(
-        res["data_summary"][k] != first["data_summary"][k]
+        res.get("data_summary", {}).get(k) != first.get("data_summary", {}).get(k)
         for k in ("rows", "features"))):
       raise ValueError(f"{name}: another dataset than {names[0]}")
     if set(res["methods"]) != set(first["methods"]):
@@ -146,8 +146,7 @@ def joined(paths: list[str]) -> dict:
   for path in paths:
     path, _, suffix = path.partition("@")
     suffix, _, only = suffix.partition(":")
-    with open(path) as f:
-      res = json.load(f)
+    res = read_results_file(path)
     if only:
       if only not in res["methods"]:
         raise ValueError(f"{path} has no method {only!r}")
@@ -161,9 +160,14 @@ def joined(paths: list[str]) -> dict:
     else:
       # Keys only one summary has (fields added to the summary later) are not
       # compared; every shared one must agree.
-      a, b = res["data_summary"], out["data_summary"]
-      if res["dataset"] != out["dataset"] or any(a[k] != b[k] for k in a.keys() & b.keys()):
-        raise ValueError(f"{path}: another dataset or split than {paths[0]}")
+      a, b = res.get("data_summary", {}), out.get("data_summary", {})
+      differ = sorted(k for k in a.keys() & b.keys() if a[k] != b[k])
+      if res["dataset"] != out["dataset"] or differ:
+        what = (f"dataset {res['dataset']!r}, not {out['dataset']!r}"
+                if res["dataset"] != out["dataset"]
+                else f"data_summary differs in {', '.join(differ)}")
+        raise ValueError(f"{path}: another dataset or split than {paths[0]} "
+                         f"({what}); join files of one dataset and split only")
       # A method already given by an earlier file keeps that file's runs (list
       # the file with more seeds first); the ignored ones are recorded.
       twice = sorted(set(res["methods"]) & set(out["methods"]))
@@ -258,6 +262,9 @@ def section(results: dict, pairs: list[tuple[str, str]], networks: list[str],
 def main(argv):
   del argv
   pairs = [tuple(p.split(":")) for p in FLAGS.pairs]
+  bad = [p for p in FLAGS.same_as if len(p.split(":")) != 2]
+  if bad:
+    raise ValueError(f"--same_as {bad[0]!r}: write ALIAS:METHOD (e.g. gil_h:mean)")
   same_as = dict(p.split(":") for p in FLAGS.same_as)
   if FLAGS.names and len(FLAGS.names) != len(FLAGS.results):
     raise app.UsageError(f"--names has {len(FLAGS.names)} entries for "

@@ -5,7 +5,10 @@ r"""Tables of one or more ``results.json`` files next to the paper's numbers.
       --out=docs/results/mnist [--table=auto|mnist|physionet2012] [--title=...] \
       [--same_as=zero:mean,gil_h:mean]
 
-Writes ``OUT/report.md`` and ``OUT/report.csv`` and prints the markdown.  Input files
+Writes ``OUT/report.md`` and ``OUT/report.csv`` and prints the markdown.  A
+``--results`` entry ``A+B`` joins files of one dataset and split whose methods ran
+apart into one results (``X|Y`` concatenates runs), as ``launch.paired_report``
+does; files of different data are refused.  Input files
 follow the schema in ``launch/results.py``; the paper's numbers come from
 ``launch/paper_numbers.py``.
 
@@ -35,7 +38,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import json
 import math
 import os
 from collections.abc import Sequence
@@ -44,7 +46,7 @@ from typing import Any
 import numpy as np
 from absl import app, flags, logging
 
-from launch import paper_numbers, user_errors
+from launch import paired_report, paper_numbers, user_errors
 from launch import results as results_lib
 
 # Rows in this order, then any other method in order of first appearance.
@@ -54,8 +56,6 @@ METHOD_ORDER = ("gil", "gil_mask", "gil_h", "gil_d", "gil_d_mask", "input_space"
                 "missforest", "gain", "grud", "hgb")
 METRICS = ("accuracy", "auroc", "auprc")
 METRIC_LABELS = {"accuracy": "accuracy", "auroc": "AUROC", "auprc": "AUPRC"}
-REQUIRED_KEYS = ("config", "dataset", "runs", "methods")
-METHOD_KEYS = ("test", "wall_seconds")
 CSV_FIELDS = ("file", "setting", "method", "metric", "mean", "std", "n_runs",
               "paper_mean", "paper_std")
 TABLES = ("auto", "mnist", "physionet2012")
@@ -72,46 +72,22 @@ class Report:
   warnings: list[str]
 
 
-def check_results(results: Any, name: str) -> None:
-  """Raises ValueError (TypeError for a wrong JSON type), naming ``name``, unless
-  ``results`` looks like a results.json."""
-  if not isinstance(results, dict):
-    raise TypeError(f"{name}: not a results.json (top level is "
-                     f"{type(results).__name__}, expected an object)")
-  missing = [k for k in REQUIRED_KEYS if k not in results]
-  if missing:
-    raise ValueError(f"{name}: not a results.json (missing keys: "
-                     f"{', '.join(missing)})")
-  if not isinstance(results["methods"], dict):
-    raise TypeError(f"{name}: not a results.json ('methods' is not an object)")
-  for method, res in results["methods"].items():
-    missing = [k for k in METHOD_KEYS if not isinstance(res, dict) or k not in res]
-    if missing:
-      raise ValueError(f"{name}: not a results.json (method {method!r} is missing "
-                       f"keys: {', '.join(missing)})")
-    for metric, summary in res["test"].items():
-      if not isinstance(summary, dict) or not {"mean", "std"} <= set(summary):
-        raise ValueError(f"{name}: not a results.json (method {method!r}, test "
-                         f"metric {metric!r} lacks 'mean'/'std')")
+check_results = results_lib.check_results
 
 
 def load_results(paths: Sequence[str]) -> list[tuple[str, dict]]:
-  """Reads and checks results files; returns ``(path, results)`` pairs in order."""
+  """Reads and checks results files; returns ``(spec, results)`` pairs in order.
+
+  A spec is a file, or files of one dataset and split joined as
+  ``launch.paired_report`` joins them (:func:`launch.paired_report.load`):
+  ``A+B`` (methods run apart: one table), ``X|Y`` (more runs of the same
+  methods).
+  """
   paths = [p for p in paths if p]
   if not paths:
     raise ValueError("no results files given")
-  out = []
-  for path in paths:
-    if not os.path.isfile(path):
-      raise FileNotFoundError(f"results file not found: {path}")
-    with open(path) as f:
-      try:
-        results = json.load(f)
-      except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not a results.json (invalid JSON: {e})") from e
-    check_results(results, path)
-    out.append((path, results))
-  return out
+  return [(p, paired_report.load(p) if "+" in p or "|" in p
+           else results_lib.read_results_file(p)) for p in paths]
 
 
 def is_binary(results: dict) -> bool:
@@ -555,7 +531,10 @@ FLAGS = flags.FLAGS
 def define_flags() -> None:
   """The command-line flags (defined only when run as a script, so that tests
   can import this module beside other launchers)."""
-  flags.DEFINE_list("results", None, "Comma-separated results.json files.")
+  flags.DEFINE_list("results", None, "Comma-separated results.json files; A+B "
+                    "joins files of one dataset and split whose methods ran apart "
+                    "into one table, X|Y concatenates the runs of launches of the "
+                    "same methods (as launch.paired_report).")
   flags.DEFINE_string("out", None, "Directory for report.md and report.csv.")
   flags.DEFINE_enum("table", "auto", TABLES, "Layout: auto (per file), mnist "
                     "(settings x methods) or physionet2012 (one table per file).")
@@ -572,19 +551,13 @@ def define_flags() -> None:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Too many command-line arguments: {argv[1:]}")
-  try:
-    report = write_report(FLAGS.results or [], FLAGS.out, table=FLAGS.table,
-                          title=FLAGS.title, same_as=parse_same_as(FLAGS.same_as))
-  except (FileNotFoundError, TypeError, ValueError) as e:
-    raise app.UsageError(str(e)) from e
+  report = write_report(FLAGS.results or [], FLAGS.out, table=FLAGS.table,
+                        title=FLAGS.title, same_as=parse_same_as(FLAGS.same_as))
   print(report.markdown)
   print(f"wrote {os.path.join(FLAGS.out, 'report.md')} and "
         f"{os.path.join(FLAGS.out, 'report.csv')}")
   if FLAGS.merge_to:
-    try:
-      merged = results_lib.merge_results(load_results(FLAGS.results))
-    except ValueError as e:
-      raise app.UsageError(str(e)) from e
+    merged = results_lib.merge_results(load_results(FLAGS.results))
     results_lib.write_json(merged, FLAGS.merge_to)
     print(f"wrote {FLAGS.merge_to} ({len(merged['methods'])} methods)")
 

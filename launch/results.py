@@ -54,15 +54,64 @@ import os
 
 import numpy as np
 
+REQUIRED_KEYS = ("config", "dataset", "runs", "methods")
+METHOD_KEYS = ("test", "wall_seconds")
+
+
+class ResultsFileError(ValueError):
+  """A file given as a results.json is not one (a user's input, not a bug)."""
+
+
+def check_results(results, name: str) -> None:
+  """Raises :class:`ResultsFileError` naming ``name`` unless ``results`` looks like a
+  results.json: an object with :data:`REQUIRED_KEYS`, at least one method, each
+  with :data:`METHOD_KEYS` and test metrics holding ``mean`` and ``std``."""
+  if not isinstance(results, dict):
+    raise ResultsFileError(f"{name}: not a results.json (top level is "
+                     f"{type(results).__name__}, expected an object)")
+  missing = [k for k in REQUIRED_KEYS if k not in results]
+  if missing:
+    raise ResultsFileError(f"{name}: not a results.json (missing keys: "
+                     f"{', '.join(missing)})")
+  if not isinstance(results["config"], dict):
+    raise ResultsFileError(f"{name}: not a results.json ('config' is not an object)")
+  if not isinstance(results["methods"], dict):
+    raise ResultsFileError(f"{name}: not a results.json ('methods' is not an object)")
+  if not results["methods"]:
+    raise ResultsFileError(f"{name}: the results hold no method (every method was "
+                     "skipped or the run did not finish)")
+  for method, res in results["methods"].items():
+    missing = [k for k in METHOD_KEYS if not isinstance(res, dict) or k not in res]
+    if missing:
+      raise ResultsFileError(f"{name}: not a results.json (method {method!r} is missing "
+                       f"keys: {', '.join(missing)})")
+    for metric, summary in res["test"].items():
+      if not isinstance(summary, dict) or not {"mean", "std"} <= set(summary):
+        raise ResultsFileError(f"{name}: not a results.json (method {method!r}, test "
+                         f"metric {metric!r} lacks 'mean'/'std')")
+
+
+def read_results_file(path: str) -> dict:
+  """A results.json file, read and checked (:func:`check_results`); a missing,
+  unreadable or malformed file is an error naming ``path``."""
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f"results file not found: {path!r}")
+  with open(path) as f:
+    try:
+      results = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+      raise ResultsFileError(f"{path}: not a results.json (invalid JSON: {e})") from None
+  check_results(results, path)
+  return results
+
 
 def load_results(workdir: str) -> dict:
-  """``WORKDIR/results.json`` of a finished run."""
-  # local: the library's data module (its error type) loads scikit-learn
+  """``WORKDIR/results.json`` of a finished run, checked."""
+  # local: the library's data module (its error type) loads JAX
   from gil_jax import data as data_lib
   path = data_lib.require_file(os.path.join(workdir, "results.json"),
                                "results file of a finished run")
-  with open(path) as f:
-    return json.load(f)
+  return read_results_file(path)
 
 
 def write_json(obj, path):

@@ -25,19 +25,26 @@ import os
 import time
 
 import numpy as np
-from absl import app, flags
+from absl import flags
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GroupKFold, cross_val_score
 
 from data_prep import uci_tables
 from gil_jax.estimator import GILClassifier
+from launch import user_errors
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("out", None, "JSON file for the results.")
-flags.DEFINE_list("tables", ["thyroid0387", "adult", "diabetes130"], "Tables.")
-flags.DEFINE_string("method", "gil", "GILClassifier method.")
-flags.DEFINE_integer("num_steps", 1000, "Training steps per fit.")
-flags.DEFINE_integer("folds", 5, "Cross-validation folds (thyroid, diabetes).")
+TABLES = ("thyroid0387", "adult", "diabetes130")
+
+
+def define_flags() -> None:
+  """The command-line flags (defined only when run as a script, so that tests
+  can import this module beside other launchers)."""
+  flags.DEFINE_string("out", None, "JSON file for the results.")
+  flags.DEFINE_list("tables", list(TABLES), f"Tables: {', '.join(TABLES)}.")
+  flags.DEFINE_string("method", "gil", "GILClassifier method.")
+  flags.DEFINE_integer("num_steps", 1000, "Training steps per fit.")
+  flags.DEFINE_integer("folds", 5, "Cross-validation folds (thyroid, diabetes).")
 
 
 def run_table(name: str) -> dict:
@@ -67,8 +74,18 @@ def run_table(name: str) -> dict:
           "wall_seconds": time.perf_counter() - start}
 
 
+def check_options(tables: list[str], folds: int) -> None:
+  """Raises ValueError naming the first bad option, before any table is loaded."""
+  unknown = [t for t in tables if t not in TABLES]
+  if unknown:
+    raise ValueError(f"--tables {unknown}: unknown; choose from {list(TABLES)}")
+  if folds < 2:
+    raise ValueError(f"--folds must be >= 2, got {folds}")
+
+
 def main(argv):
   del argv
+  check_options(FLAGS.tables, FLAGS.folds)
   out = {}
   if FLAGS.out and os.path.exists(FLAGS.out):     # add tables to an earlier file
     with open(FLAGS.out) as f:
@@ -84,4 +101,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  define_flags()
+  user_errors.run(main)

@@ -3,7 +3,7 @@ the training config, the answer is a clear error of our type (a ``ValueError``)
 or a finite, well-formed result that matches a reference path.
 
 Examples per property: ``HYPOTHESIS_PROFILE=ci`` (the default, few: the suite's
-time) or ``dev`` (many, for a local run)."""
+time) or ``dev`` (many, for a local run); the profiles are in ``conftest.py``."""
 
 import math
 
@@ -11,18 +11,12 @@ import hypothesis.extra.numpy as hnp
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import gil_jax
 from gil_jax.config import from_options
 from gil_jax.estimator import GILClassifier
-
-settings.register_profile("ci", max_examples=8, deadline=None, derandomize=True,
-                          suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("dev", max_examples=200, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow])
-settings.load_profile("ci")
 
 # Values users send: ordinary, NaN (missing), +/-inf, beyond float32, tiny.
 VALUES = st.one_of(

@@ -280,7 +280,7 @@ def test_errors(tmp_path):
   bad_method = _mnist(0.5, {"gil": {"test": {}}})
   with pytest.raises(ValueError, match="'gil' is missing keys: wall_seconds"):
     report.check_results(bad_method, "x.json")
-  with pytest.raises(TypeError, match="x.json"):
+  with pytest.raises(ValueError, match="x.json"):
     report.check_results([1, 2], "x.json")
   not_json = os.path.join(tmp_path, "t.json")
   with open(not_json, "w") as f:
