@@ -2,6 +2,7 @@
 commands on the pages, the report rebuilt from its verdict, and both scales run
 end to end on a tiny manifest (the full one through the sweep's local executor)."""
 
+import functools
 import json
 import os
 import subprocess
@@ -200,3 +201,99 @@ def test_bad_manifest_tables_and_methods_are_named():
   bad = manifest.CLAIMS[:1] + (Claim("x", "missing_table", "a", "b", "greater"),)
   with pytest.raises(ValueError, match="names table 'missing_table'"):
     manifest.check(manifest.TABLES, bad)
+
+
+# ------------------------------------------------ the manifest against the committed JSON
+
+# Fields of a run's config that decide which runs it makes (the methods are checked
+# through the join).
+RUN_FIELDS = ("seeds", "mask_seeds", "split_seeds", "train.num_steps")
+
+
+@functools.cache
+def _launch_config(launch, setting):
+  """The launch's config for ``setting`` (its grid resolved), or None if the launch
+  makes no such setting folder."""
+  from launch import grid, reproduce
+  config = reproduce.load_config(launch)
+  want = launch.results_path("runs", setting)
+  for cfg, folder in grid.grid_settings(config, "runs/" + launch.workdir):
+    if os.path.join(folder, "results.json") == want:
+      return cfg
+  return None
+
+
+def _field(config: dict, dotted: str):
+  for key in dotted.split("."):
+    config = config[key]
+  return list(config) if isinstance(config, (list, tuple)) else config
+
+
+def _committed(name: str) -> dict:
+  with open(os.path.join(RESULTS, f"{name}.json")) as f:
+    return json.load(f)
+
+
+def _sources(name: str) -> list[tuple[str, set, dict | None]]:
+  """``(results path, methods taken from it, its config)`` per file joined into the
+  committed ``name.json``, in join order; a committed JSON joined in stands for its
+  own table's files (with its methods that this join took)."""
+  res = _committed(name)
+  entries = res.get("joined_from") or res.get("merged_from")
+  if not entries:
+    return []
+  out = []
+  for e in entries:
+    taken = set(e["methods"])
+    if not e["file"].startswith("docs/results/"):
+      out.append((e["file"], taken, e["config"]))
+      continue
+    sub = manifest.table(os.path.basename(e["file"])[:-len(".json")])
+    inner = _sources(sub.name)
+    if not inner:
+      assert len(sub.launches) == 1, f"{sub.name}: no record of its join"
+      inner = [(sub.launches[0].results_path("runs", sub.setting),
+                set(_committed(sub.name)["methods"]), _committed(sub.name)["config"])]
+    out += [(path, methods & taken, config) for path, methods, config in inner]
+  return out
+
+
+@pytest.mark.parametrize("t", manifest.TABLES, ids=lambda t: t.name)
+def test_each_table_joins_the_launches_its_committed_json_was_made_from(t):
+  configs = [_launch_config(launch, t.setting) for launch in t.launches]
+  missing = [launch.workdir for launch, c in zip(t.launches, configs) if c is None]
+  assert not missing, f"{t.name}: no {t.setting or 'results'} folder in {missing}"
+  res = _committed(t.name)
+  if t.diagnostics:      # a summary of the first launch's histories, per method
+    (config,) = configs
+    assert config.train.diagnostics and t.diagnostics in res
+    assert set(res) <= set(config.methods)
+    return
+  # The join as launch.reproduce makes it: each method from the first launch.
+  taken, seen = [], set()
+  for config in configs:
+    taken.append(set(config.methods) - seen)
+    seen |= set(config.methods)
+  assert seen == set(res["methods"]), (
+      f"{t.name}: the launches run {sorted(seen)}, the JSON has {sorted(res['methods'])}")
+  sources = _sources(t.name)
+  if sources:
+    assert [s[0] for s in sources] == [
+        launch.results_path("runs", t.setting) for launch in t.launches]
+    assert [s[1] for s in sources] == taken
+  recorded = [s[2] for s in sources] or [res["config"]] * len(configs)
+  for launch, config, rec in zip(t.launches, configs, recorded):
+    for name in RUN_FIELDS:
+      assert _field(config.to_dict(), name) == _field(rec, name), (
+          f"{t.name}: {launch.workdir} {name}")
+    if t.setting:
+      field = config.get("data", {}).get("missing_rate")
+      assert field == rec["data"]["missing_rate"], f"{t.name}: {launch.workdir}"
+
+
+def test_every_results_json_is_in_the_manifest_or_says_why_not():
+  covered = {t.name for t in manifest.TABLES} | {n for n, _ in manifest.NOT_IN_MANIFEST}
+  made_by_train = {name[:-len(".json")] for name in os.listdir(RESULTS)
+                   if name.endswith(".json") and not name.startswith(("bench_", "verdict"))}
+  assert made_by_train - covered == set()
+  assert not {t.name for t in manifest.TABLES} & {n for n, _ in manifest.NOT_IN_MANIFEST}
