@@ -201,9 +201,9 @@ def run_full(tables, root: str, executor: str) -> dict[str, float]:
   for t in tables:
     start = time.time()
     for launch in t.launches:
-      if launch.workdir in seen:
+      if launch in seen:              # a launch several tables join
         continue
-      seen.add(launch.workdir)
+      seen.add(launch)
       print(f"{t.name}: {launch.command(root, module='launch.sweep')}", flush=True)
       status = sweep.run_sweep(load_config(launch),
                                os.path.join(root, launch.workdir), executor=executor)
@@ -227,7 +227,8 @@ def evidence(tables, root: str, scale: str) -> tuple[dict, dict]:
     res = paired_report.joined(paths)
     if t.diagnostics:
       folder = os.path.dirname(paths[0])
-      histories[t.name] = diagnostics_figure.read_histories(folder, [t.diagnostics])
+      ran = [m for m in t.diagnostics if m in res["methods"]]
+      histories[t.name] = diagnostics_figure.read_histories(folder, ran)
     results[t.name] = res
   return results, histories
 
