@@ -4,7 +4,7 @@ Four runs, as a user makes them (the launcher in a fresh process, XLA's optimise
 compiler, one CPU device):
 
 * ``digits``: the default demo (``launch/configs/digits_mcar.py``, 3 seeds);
-* ``physionet2012``: one split, one seed, 300 steps, ``gil``, ``gil_meta`` and
+* ``physionet2012``: one split, one seed, 100 steps, ``gil``, ``gil_meta`` and
   ``mean_mask`` on the LSTM;
 * ``mnist90``: scaled MNIST at 90 % MCAR (``mnist_importance.py:small``), one mask
   seed, ``gil`` and ``gil_l2rw`` with the credit diagnostics, 300 steps;
@@ -41,7 +41,7 @@ LAUNCHER_RUNS = {
     "physionet2012": [
         "--config=launch/configs/physionet2012.py",
         "--config.methods=('gil','gil_meta','mean_mask')", "--config.seeds=(0,)",
-        "--config.train.num_steps=300", "--config.train.eval_every=50"],
+        "--config.train.num_steps=100", "--config.train.eval_every=50"],
     "mnist90": [
         "--config=launch/configs/mnist_importance.py:small",
         "--config.grid.settings=(0.9,)", "--config.methods=('gil','gil_l2rw')",
