@@ -24,6 +24,7 @@ import dataclasses
 from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 import optax
 
 from gil_jax.config import check_positive
@@ -90,10 +91,11 @@ def gil_meta_factory(config, predictor: Predictor) -> ImportanceSource:
     params = net.init(key, s.reshape(-1, s.shape[-1])[:1])
     return MetaState(params=params, opt_state=tx(1.0).init(params))
 
-  def propose(state: MetaState, keys, ctx: StepContext):
+  def meta_step(state: MetaState, key, ctx: StepContext):
+    """Steps 1-2: the meta-gradient through the look-ahead, and Adam's update."""
     s = observation(ctx)
-    rows = credit.draw_heldout_rows(keys["meta"], ctx.train, ctx.batch_idx,
-                               options.meta_batch_size)
+    rows = credit.draw_heldout_rows(key, ctx.train, ctx.batch_idx,
+                                    options.meta_batch_size)
 
     def meta_loss(psi):
       params_after, _ = predictor.lookahead(ctx, net.apply(psi, s))      # look-ahead
@@ -102,14 +104,65 @@ def gil_meta_factory(config, predictor: Predictor) -> ImportanceSource:
     loss, grads = jax.value_and_grad(meta_loss)(state.params)
     updates, opt_state = tx(ctx.hparams.source.meta_lr).update(grads, state.opt_state,
                                                           state.params)
+    return s, loss, grads, updates, opt_state
+
+  def propose(state: MetaState, keys, ctx: StepContext):
+    s, loss, _, updates, opt_state = meta_step(state, keys["meta"], ctx)
     psi = optax.apply_updates(state.params, updates)
     a = net.apply(psi, s)
     return a, MetaState(psi, opt_state), {"importance": a.mean(),
                                           "meta_loss": loss}
 
+  def diagnose(state: MetaState, key, ctx: StepContext) -> dict:
+    s, _, grads, updates, _ = meta_step(state, key, ctx)
+    return meta_diagnostics(predictor, ctx, net.apply(state.params, s), grads,
+                            updates, state.params)
+
   return ImportanceSource(init=init, propose=propose, observe=no_observation,
                           key_names=("rng", "next", "meta"),
-                          export=lambda state: state.params)
+                          export=lambda state: state.params, diagnose=diagnose)
+
+
+def meta_diagnostics(predictor: Predictor, ctx: StepContext, importance: jax.Array,
+                     meta_grads, meta_updates, psi) -> dict:
+  """Whether the importance network moves, and whether its importance matters.
+
+  Besides the importance's statistics (:func:`credit.action_statistics`):
+
+  * ``importance_cv``: the importance's std over the observed (real) entries
+    divided by its mean there.  Only this relative variation can change training:
+    a constant ``a = c`` scales the kernel gradient by ``c``, which Adam's update
+    divides out (exactly, up to its ``eps``).
+  * ``update_change``: ``|U(g(a)) - U(g(c))| / |U(g(c))|`` for the encoder
+    kernel's update ``U``, with ``c`` the constant importance at ``a``'s observed
+    mean: how far the variation of ``a`` moves the predictor's update.
+  * ``meta_grad_norm``: the global norm of ``dL_meta / dpsi``;
+    ``meta_step_to_params``: the norm of the meta step (Adam's update of ``psi``)
+    over the norm of ``psi``.
+  """
+  observed = ctx.batch.m > 0
+  if ctx.valid is not None:
+    observed = observed & ctx.valid[..., None]
+  w = observed.astype(importance.dtype)
+  mean = credit.masked_mean(importance, w)
+  std = jnp.sqrt(credit.masked_mean((importance - mean) ** 2, w))
+  def kernel_step(a):
+    after, _ = predictor.lookahead(ctx, a)
+    return (after["params"]["encoder"]["kernel"]
+            - ctx.params["params"]["encoder"]["kernel"])
+
+  step_a = kernel_step(importance)
+  step_c = kernel_step(jnp.full_like(importance, mean))
+  out = {f"importance_{k}": v for k, v in credit.action_statistics(
+      importance, ctx.batch.m, ctx.valid).items()}
+  out.update(
+      importance_cv=std / jnp.maximum(mean, 1e-30),
+      update_change=(jnp.linalg.norm(step_a - step_c)
+                     / jnp.maximum(jnp.linalg.norm(step_c), 1e-30)),
+      meta_grad_norm=optax.tree.norm(meta_grads),
+      meta_step_to_params=(optax.tree.norm(meta_updates)
+                           / jnp.maximum(optax.tree.norm(psi), 1e-30)))
+  return out
 
 
 register_source("gil_meta", gil_meta_factory, config=MetaConfig, looks_ahead=True)
