@@ -26,7 +26,8 @@ costly for MCAR masks on many columns (bound the rows with ``max_fit_rows``).
 
 from __future__ import annotations
 
-from typing import Iterator, NamedTuple
+from collections.abc import Iterator
+from typing import NamedTuple
 
 import numpy as np
 import scipy.linalg
@@ -75,7 +76,7 @@ class EMModel(NamedTuple):
     return {name: np.asarray(value) for name, value in self._asdict().items()}
 
   @classmethod
-  def from_state(cls, state: dict) -> "EMModel":
+  def from_state(cls, state: dict) -> EMModel:
     return cls(**{name: np.asarray(state[name]) for name in cls._fields})
 
 

@@ -1,4 +1,5 @@
-"""Imputation baselines: kNN, MICE, missForest-style and GAIN.
+"""Imputation baselines: kNN, MICE, missForest-style and GAIN; EM and MIWAE
+(:mod:`gil_jax.baselines.em`, :mod:`gil_jax.baselines.miwae`) registered here.
 
 Every imputer is fitted on the TRAINING split only and then applied, unchanged, to
 the training, validation and test splits, so no statistic of the evaluation data leaks

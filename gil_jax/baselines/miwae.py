@@ -26,7 +26,8 @@ All training steps run in one jitted ``lax.scan`` on the default device.
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import flax.linen as nn
 import jax
@@ -159,7 +160,7 @@ class MiwaeModel(NamedTuple):
             "center": self.center, "scale": self.scale, "bound": self.bound}
 
   @classmethod
-  def from_state(cls, state: dict) -> "MiwaeModel":
+  def from_state(cls, state: dict) -> MiwaeModel:
     return cls(params=state["params"], hidden=tuple(int(h) for h in state["hidden"]),
                latent_dim=int(state["latent_dim"]), likelihood=state["likelihood"],
                num_samples=int(state["num_samples"]), center=state["center"],
