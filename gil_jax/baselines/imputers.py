@@ -145,7 +145,7 @@ def apply_imputer(fitted: FittedImputer, split: Split, part: str = "test"
   Args:
     fitted: from a ``fit_*`` function (or :func:`load`).
     split: placeholder-filled split with mask, of the fitted width.
-    part: ``"train"``, ``"val"`` or ``"test"``: which of GAIN's noise streams
+    part: ``"train"``, ``"val"`` or ``"test"``: which of GAIN's (MIWAE's) noise streams
       (derived from ``fitted.seed``) to use; the scikit-learn imputers ignore it.
 
   Returns:
@@ -159,10 +159,10 @@ def apply_imputer(fitted: FittedImputer, split: Split, part: str = "test"
   if x.ndim != 2 or x.shape[1] != width:
     raise ValueError(f"the {fitted.method} imputer was fitted on {width} columns; "
                      f"got data of shape {x.shape}")
-  keys = jax.random.split(jax.random.fold_in(jax.random.key(fitted.seed), 1), 3)
-  if isinstance(fitted.model, GainModel):
-    return gain_impute(fitted.model, split, keys[_PARTS[part]])
-  if own:
+  if own or isinstance(fitted.model, GainModel):
+    keys = jax.random.split(jax.random.fold_in(jax.random.key(fitted.seed), 1), 3)
+    if not own:
+      return gain_impute(fitted.model, split, keys[_PARTS[part]])
     return _filled(split, fitted.model.impute(split, keys[_PARTS[part]]),
                    f"{fitted.method} imputation")
   with warnings.catch_warnings():
