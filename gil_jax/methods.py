@@ -61,6 +61,8 @@ METHODS: dict[str, MethodSpec] = {
     "mice": MethodSpec(transforms=("mice",)),
     "missforest": MethodSpec(transforms=("missforest",)),
     "gain": MethodSpec(transforms=("gain",)),
+    "em": MethodSpec(transforms=("em",)),
+    "miwae": MethodSpec(transforms=("miwae",)),
     # Sequences: carry-forward and mask-as-input variants, GRU-D.
     "carry_forward": MethodSpec(transforms=("carry_forward",)),
     "mean_mask": MethodSpec(transforms=("mean", "mask_features")),

@@ -66,7 +66,7 @@ def test_every_baseline_is_saved_and_scored_on_an_external_table(
   config = common.base_config()
   config.dataset = "csv_table"
   config.data = ml_collections.ConfigDict({"directory": _write(tmp_path / "a", x, y)})
-  config.methods = ("mean", "knn", "gain", "hgb")
+  config.methods = ("mean", "knn", "gain", "em", "hgb")
   config.seeds = (0, 1)
   config.imputer_options.gain.num_steps = 30
   config.train.hidden = (8,)
@@ -79,7 +79,7 @@ def test_every_baseline_is_saved_and_scored_on_an_external_table(
   assert results["feature_names"] == list(NAMES)
   # What scikit-learn fitted is on disk: one imputer file shared by the two seeds
   # of the one dataset, one boosting model per run.
-  for method, files in (("knn", 1), ("gain", 1), ("hgb", 2)):
+  for method, files in (("knn", 1), ("gain", 1), ("em", 1), ("hgb", 2)):
     saved = sorted(os.listdir(os.path.join(workdir, "fitted", method)))
     assert saved == [f"fitted_{i}.skops" for i in range(files)] + ["manifest.json"]
 

@@ -14,7 +14,14 @@ OPTIONS = {
     "mice": {},
     "missforest": {},
     "gain": {"num_steps": 1500, "batch_size": 64},
+    "em": {},
+    # As in tests/test_miwae.py (same shapes: one compiled program per worker).
+    "miwae": {"num_steps": 300, "batch_size": 64, "k": 10, "learning_rate": 3e-3,
+              "hidden": (32, 32), "latent_dim": 2, "num_samples": 200},
 }
+# Imputers that refuse a column with no observed training value (no statistic of
+# it to model) instead of filling it with a constant.
+REFUSE_EMPTY_COLUMNS = {"em", "miwae"}
 
 
 def _low_rank(rng, n):
@@ -46,7 +53,9 @@ def imputed(problem):
 
 
 def test_registry_names():
-  assert set(imputers.IMPUTERS) == {"knn", "mice", "missforest", "gain"}
+  assert set(imputers.IMPUTERS) == {"knn", "mice", "missforest", "gain", "em",
+                                    "miwae"}
+  assert set(imputers.FITTERS) == set(imputers.IMPUTERS)
 
 
 @pytest.mark.parametrize("name", sorted(OPTIONS))
@@ -114,6 +123,10 @@ def test_column_missing_throughout_training(problem, name):
   m = train.m.copy()
   m[:, -1] = 0.0
   train = train._replace(x=np.where(m > 0, train.x, 0.0).astype(np.float32), m=m)
+  if name in REFUSE_EMPTY_COLUMNS:
+    with pytest.raises(ValueError, match=r"column\(s\) \[7\] have no observed"):
+      imputers.IMPUTERS[name](train, *splits[1:], seed=0, **OPTIONS[name])
+    return
   out = imputers.IMPUTERS[name](train, *splits[1:], seed=0, **OPTIONS[name])
   assert all(np.all(np.isfinite(s.x)) for s in out)
 

@@ -3,6 +3,8 @@
 * :mod:`gil_jax.baselines.imputers` — kNN, MICE, missForest-style (scikit-learn) and
   GAIN (JAX) imputation, fitted on the training split only; ``IMPUTERS`` maps names
   to a uniform ``(train, val, test, *, seed, **options) -> (train, val, test)``.
+* :mod:`gil_jax.baselines.em`, :mod:`gil_jax.baselines.miwae` — EM (Gaussian
+  conditional mean) and MIWAE imputation, registered in ``IMPUTERS``.
 * :mod:`gil_jax.baselines.input_space` — importance applied to the inputs instead of
   the gradients (App. G, eq. 70).
 * :mod:`gil_jax.baselines.boosting` — gradient boosting on NaN-marked features.

@@ -1,4 +1,5 @@
-"""Imputation baselines: kNN, MICE, missForest-style and GAIN.
+"""Imputation baselines: kNN, MICE, missForest-style and GAIN; EM and MIWAE
+(:mod:`gil_jax.baselines.em`, :mod:`gil_jax.baselines.miwae`) registered here.
 
 Every imputer is fitted on the TRAINING split only and then applied, unchanged, to
 the training, validation and test splits, so no statistic of the evaluation data leaks
@@ -48,7 +49,7 @@ from sklearn.experimental import enable_iterative_imputer  # noqa: F401
 from sklearn.impute import IterativeImputer, KNNImputer
 from sklearn.linear_model import BayesianRidge
 
-from gil_jax.baselines import persist
+from gil_jax.baselines import em, miwae, persist
 from gil_jax.data import Prepared, Split
 
 Splits = tuple[Split, Split, Split]
@@ -144,21 +145,26 @@ def apply_imputer(fitted: FittedImputer, split: Split, part: str = "test"
   Args:
     fitted: from a ``fit_*`` function (or :func:`load`).
     split: placeholder-filled split with mask, of the fitted width.
-    part: ``"train"``, ``"val"`` or ``"test"``: which of GAIN's noise streams
+    part: ``"train"``, ``"val"`` or ``"test"``: which of GAIN's (MIWAE's) noise streams
       (derived from ``fitted.seed``) to use; the scikit-learn imputers ignore it.
 
   Returns:
     The split with ``x`` imputed at missing entries; ``m``, ``y`` unchanged.
   """
   x = np.asarray(split.x)
-  width = (fitted.model.lo.shape[0] if isinstance(fitted.model, GainModel)
+  own = isinstance(fitted.model, MODELS)
+  width = (fitted.model.width if own else
+           fitted.model.lo.shape[0] if isinstance(fitted.model, GainModel)
            else fitted.model.n_features_in_)
   if x.ndim != 2 or x.shape[1] != width:
     raise ValueError(f"the {fitted.method} imputer was fitted on {width} columns; "
                      f"got data of shape {x.shape}")
-  if isinstance(fitted.model, GainModel):
+  if own or isinstance(fitted.model, GainModel):
     keys = jax.random.split(jax.random.fold_in(jax.random.key(fitted.seed), 1), 3)
-    return gain_impute(fitted.model, split, keys[_PARTS[part]])
+    if not own:
+      return gain_impute(fitted.model, split, keys[_PARTS[part]])
+    return _filled(split, fitted.model.impute(split, keys[_PARTS[part]]),
+                   f"{fitted.method} imputation")
   with warnings.catch_warnings():
     warnings.simplefilter("ignore", ConvergenceWarning)
     imputed = fitted.model.transform(_with_nan(split))
@@ -548,6 +554,34 @@ def gain(train: Split, val: Split, test: Split, *, seed: int = 0,
   return _impute_splits(fit_gain_imputer, train, val, test, seed, options)
 
 
+# ------------------------------------------- imputers with a module of their own
+
+# Fitted models that impute by themselves: ``width``, ``impute(split, key)`` (the
+# split's ``x`` with missing entries imputed), ``state()`` and
+# ``from_state(state)`` for saving; ``kind`` names them in saved files.
+MODELS = (em.EMModel, miwae.MiwaeModel)
+
+
+def _own_fitter(method: str, fit: Callable[..., Any]) -> Callable[..., FittedImputer]:
+  """``fit(train, *, seed, **options) -> model`` as a :class:`FittedImputer` fitter."""
+  def fit_imputer(train: Split, *, seed: int = 0, **options) -> FittedImputer:
+    _check_splits(train, train, train)
+    return FittedImputer(method=method, model=fit(train, seed=seed, **options),
+                         seed=seed)
+  fit_imputer.__doc__ = f"{fit.__module__}.fit as a FittedImputer."
+  return fit_imputer
+
+
+def _splits_imputer(fitter: Callable[..., FittedImputer]) -> Callable[..., Splits]:
+  """A fitter as ``(train, val, test, *, seed, **options) -> (train, val, test)``."""
+  return lambda train, val, test, *, seed=0, **options: _impute_splits(
+      fitter, train, val, test, seed, options)
+
+
+fit_em = _own_fitter("em", em.fit)
+fit_miwae = _own_fitter("miwae", miwae.fit)
+
+
 # ---------------------------------------------------------------------- registry
 
 
@@ -556,6 +590,8 @@ IMPUTERS: dict[str, Callable[..., Splits]] = {
     "mice": mice,
     "missforest": missforest,
     "gain": gain,
+    "em": _splits_imputer(fit_em),
+    "miwae": _splits_imputer(fit_miwae),
 }
 # The same imputers as (train, *, seed, **options) -> FittedImputer.
 FITTERS: dict[str, Callable[..., FittedImputer]] = {
@@ -563,6 +599,8 @@ FITTERS: dict[str, Callable[..., FittedImputer]] = {
     "mice": fit_mice,
     "missforest": fit_missforest,
     "gain": fit_gain_imputer,
+    "em": fit_em,
+    "miwae": fit_miwae,
 }
 
 
@@ -599,6 +637,8 @@ def to_state(fitted: FittedImputer) -> dict:
   """A fitted imputer as plain data (dicts, arrays, scikit-learn objects) that
   :mod:`gil_jax.baselines.persist` writes safely; :func:`from_state` inverts it."""
   model = fitted.model
+  if isinstance(model, MODELS):
+    model = {model.kind: model.state()}
   if isinstance(model, GainModel):   # arrays and numbers, no custom class
     model = {"gain": {"generator": jax.tree.map(np.asarray, model.generator),
                       "hidden": int(model.hidden), "lo": model.lo,
@@ -610,6 +650,10 @@ def to_state(fitted: FittedImputer) -> dict:
 def from_state(state: dict) -> FittedImputer:
   """The :class:`FittedImputer` of :func:`to_state`'s output."""
   model = state["model"]
+  own = {cls.kind: cls for cls in MODELS}
+  if isinstance(model, dict) and len(model) == 1 and next(iter(model)) in own:
+    kind, saved = next(iter(model.items()))
+    model = own[kind].from_state(saved)
   if isinstance(model, dict) and "gain" in model:
     g = model["gain"]
     model = GainModel(generator=g["generator"], hidden=int(g["hidden"]), lo=g["lo"],

@@ -32,6 +32,8 @@ def base_config() -> ml_collections.ConfigDict:
                "clip": False},
       "missforest": {"max_iter": 3, "max_fit_rows": 5000},
       "gain": {"num_steps": 10000},
+      "em": {"max_iter": 100, "max_fit_rows": 20000},
+      "miwae": {"num_steps": 20000, "num_samples": 1000},
   })
   c.steps_per_call = 500              # steps per host call (progress granularity)
   # How the runs of a method share one program (gil_jax.training.fit.fit_many):
@@ -110,6 +112,9 @@ def table_config(dataset: str) -> ml_collections.ConfigDict:
   c.seeds = (0, 1, 2, 3, 4)
   c.imputer_options.mice = {"max_iter": 5, "n_nearest_features": 20,
                             "max_fit_rows": 10000, "clip": True}
+  # MIWAE scaled to the 2-core machine (docs/results/tables.md): 3,000 steps, 100
+  # importance samples per imputed row.
+  c.imputer_options.miwae = {"num_steps": 3000, "num_samples": 100}
   c.train.hidden = (256, 256)
   c.train.num_steps = 2000
   c.train.eval_every = 100

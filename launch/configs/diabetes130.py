@@ -19,5 +19,6 @@ def get_config() -> ml_collections.ConfigDict:
   c.split.test_fraction = 0.1
   c.imputer_options.mice = {"max_iter": 3, "n_nearest_features": 10,
                             "max_fit_rows": 3000, "clip": True}
+  c.imputer_options.miwae = {"num_steps": 2000, "num_samples": 100}
   c.train.num_steps = 1000
   return c
