@@ -32,6 +32,7 @@ def base_config() -> ml_collections.ConfigDict:
                "clip": False},
       "missforest": {"max_iter": 3, "max_fit_rows": 5000},
       "gain": {"num_steps": 10000},
+      "gpvae": {"num_steps": 2000},    # the rest: gil_jax.baselines.gpvae defaults
   })
   c.steps_per_call = 500              # steps per host call (progress granularity)
   # How the runs of a method share one program (gil_jax.training.fit.fit_many):
