@@ -36,7 +36,8 @@ def test_prior_kl_is_the_gaussian_kl_and_ignores_padding():
   for j in range(2):
     bj = np.diag(diag[0, j]) + np.diag(upper[0, j, :-1], k=1)
     expected += _gaussian_kl(mean[0, j], np.linalg.inv(bj.T @ bj), cov_p)
-  kl = gpvae.prior_kl(jnp.asarray(mean, jnp.float32), b.astype(jnp.float32),
+  kl = gpvae.prior_kl(jnp.asarray(mean, jnp.float32),
+                      tuple(v.astype(jnp.float32) for v in b),
                       gpvae.cauchy_kernel(steps, sigma, length_scale), valid)
   np.testing.assert_allclose(kl, [expected], rtol=1e-4)
 
@@ -46,7 +47,8 @@ def test_prior_kl_is_the_gaussian_kl_and_ignores_padding():
   b5 = gpvae.bidiagonal(jnp.asarray(np.abs(pad(diag))), jnp.asarray(pad(upper)),
                         valid5[:, None, :])
   mean5 = np.where(valid5[:, None, :], pad(mean), 0.0)
-  kl5 = gpvae.prior_kl(jnp.asarray(mean5, jnp.float32), b5.astype(jnp.float32),
+  kl5 = gpvae.prior_kl(jnp.asarray(mean5, jnp.float32),
+                       tuple(v.astype(jnp.float32) for v in b5),
                        gpvae.cauchy_kernel(5, sigma, length_scale), valid5)
   np.testing.assert_allclose(kl5, [expected], rtol=1e-4)
 

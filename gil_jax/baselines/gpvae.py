@@ -58,26 +58,44 @@ def cauchy_kernel(steps: int, sigma: float, length_scale: float) -> jax.Array:
   return sigma / (1.0 + dist2 / length_scale ** 2) + _JITTER * jnp.eye(steps)
 
 
-def bidiagonal(diag: jax.Array, upper: jax.Array, valid: jax.Array) -> jax.Array:
-  """Upper-bidiagonal ``B`` ``[..., T, T]`` from its diagonal and the entries
-  above it (``[..., T]``; the last is unused), made the identity on padded steps
-  and decoupled from them (``valid [..., T]``)."""
-  steps = diag.shape[-1]
+def bidiagonal(diag: jax.Array, upper: jax.Array, valid: jax.Array
+               ) -> tuple[jax.Array, jax.Array]:
+  """An upper-bidiagonal ``B`` as ``(diagonal, entries above it)``, both
+  ``[..., T]`` (``upper[t] = B[t, t+1]``, the last 0), made the identity on padded
+  steps and decoupled from them (``valid [..., T]``)."""
   diag = jnp.where(valid, diag, 1.0)
   # B[t, t+1] couples step t to t+1: only where t+1 is a valid step.
   upper = jnp.where(jnp.roll(valid, -1, axis=-1) & valid, upper, 0.0)
-  upper = upper.at[..., -1].set(0.0)
-  eye = jnp.eye(steps, dtype=diag.dtype)
-  return diag[..., :, None] * eye + upper[..., :, None] * jnp.eye(steps, k=1)
+  return diag, upper.at[..., -1].set(0.0)
 
 
-def prior_kl(mean: jax.Array, b: jax.Array, kernel: jax.Array,
+def bidiagonal_inverse(b: tuple[jax.Array, jax.Array]) -> jax.Array:
+  """``B^{-1}`` ``[..., T, T]`` by back-substitution, one row per step from the
+  last (``B^{-1}[t] = (e_t - B[t, t+1] B^{-1}[t+1]) / B[t, t]``): ``O(T^2)`` per
+  matrix, where a batched triangular solve is slow on CPU."""
+  diag, upper = b
+  steps = diag.shape[-1]
+
+  def row(below, inputs):
+    d_t, u_t, e_t = inputs
+    out = (e_t - u_t[..., None] * below) / d_t[..., None]
+    return out, out
+
+  last = jnp.zeros(diag.shape[:-1] + (steps,), diag.dtype)   # row T: none
+  _, rows = jax.lax.scan(row, last, (jnp.moveaxis(diag, -1, 0),
+                                     jnp.moveaxis(upper, -1, 0),
+                                     jnp.eye(steps, dtype=diag.dtype)), reverse=True)
+  return jnp.moveaxis(rows, 0, -2)
+
+
+def prior_kl(mean: jax.Array, b: tuple[jax.Array, jax.Array], kernel: jax.Array,
              valid: jax.Array) -> jax.Array:
   """``KL(N(mean, (B^T B)^{-1}) || N(0, K))`` per sequence, summed over channels.
 
   Args:
     mean: ``[N, J, T]`` posterior means (0 on padded steps).
-    b: ``[N, J, T, T]`` upper-bidiagonal factors (:func:`bidiagonal`).
+    b: upper-bidiagonal factors, ``(diag, upper)`` each ``[N, J, T]``
+      (:func:`bidiagonal`).
     kernel: ``[T, T]`` prior covariance over all ``T`` steps; a sequence of length
       ``L`` uses its leading ``L x L`` block.
     valid: ``[N, T]`` real steps.
@@ -97,13 +115,12 @@ def prior_kl(mean: jax.Array, b: jax.Array, kernel: jax.Array,
                                                lower=True)
   both = valid[:, :, None] & valid[:, None, :]
   chol_inv = jnp.where(both, chol_inv, eye)                       # [N, T, T]
-  b_inv = jax.lax.linalg.triangular_solve(
-      b, jnp.broadcast_to(eye, b.shape), left_side=True, lower=False)
+  b_inv = bidiagonal_inverse(b)
   trace = jnp.sum(jnp.einsum("ntu,njuv->njtv", chol_inv, b_inv) ** 2, axis=(-2, -1))
   mahalanobis = jnp.sum(jnp.einsum("ntu,nju->njt", chol_inv, mean) ** 2, axis=-1)
   # log det K_L = -2 sum log diag(C^{-1}); log det Sigma = -2 sum log diag(B).
   logdet_k = -2.0 * jnp.sum(jnp.log(jnp.diagonal(chol_inv, axis1=-2, axis2=-1)), -1)
-  logdet_sigma = -2.0 * jnp.sum(jnp.log(jnp.diagonal(b, axis1=-2, axis2=-1)), -1)
+  logdet_sigma = -2.0 * jnp.sum(jnp.log(b[0]), -1)
   # Padded steps contribute 1 to the trace and 0 elsewhere: subtract T, not L.
   kl = 0.5 * (trace + mahalanobis - steps + logdet_k[:, None] - logdet_sigma)
   return jnp.sum(kl, axis=-1)
@@ -158,8 +175,7 @@ class GPVAE(nn.Module):
     """``(nll [N], kl [N])`` with one posterior sample."""
     mean, b = self.encoder(x, valid)
     eps = jax.random.normal(key, mean.shape, mean.dtype)
-    noise = jax.lax.linalg.triangular_solve(b, eps[..., None], left_side=True,
-                                            lower=False)[..., 0]
+    noise = jnp.einsum("njtu,nju->njt", bidiagonal_inverse(b), eps)   # B^{-1} eps
     z = jnp.where(valid[:, None, :], mean + noise, 0.0)
     x_mean = self.decoder(jnp.swapaxes(z, 1, 2))
     nll = 0.5 * ((x - x_mean) ** 2 + jnp.log(2 * jnp.pi)) * m
