@@ -68,6 +68,8 @@ METHODS: dict[str, MethodSpec] = {
     "mean_mask": MethodSpec(transforms=("mean", "mask_features")),
     "carry_forward_mask": MethodSpec(transforms=("carry_forward", "mask_features")),
     "grud": MethodSpec(model="grud"),
+    "brits": MethodSpec(model="brits"),            # its own loss (models/brits.py)
+    "gpvae": MethodSpec(transforms=("gpvae",)),    # baselines/gpvae.py
     # App. G ablation; gradient boosting with native NaN handling.
     "input_space": MethodSpec(custom="input_space"),
     "hgb": MethodSpec(custom="hgb"),

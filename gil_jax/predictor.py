@@ -56,7 +56,8 @@ class StepContext(NamedTuple):
     opt_state: the predictor optimizer's state before the update.
     logits: ``[B, C]`` forward pass of ``batch`` at ``params``.
     features: the model's features (MLP: ``zeta [B, e]``; LSTM: ``LSTMFeatures``).
-    loss: mean cross-entropy of the batch.
+    loss: mean cross-entropy of the batch (or the model's own loss,
+      ``Model.loss``).
     grads: plain gradient of ``loss`` w.r.t. ``params``.
     delta: ``dloss/du`` at the encoder pre-activation (``[B, e]``; LSTM
       ``[B, T, 4H]``), the cotangent of eq. (4).
@@ -158,6 +159,8 @@ def make_forward_backward(model: Model) -> Callable[[Any, Split], dict]:
   def forward_backward(params, batch: Split) -> dict:
     def loss_fn(params, probe):
       logits, features = model.apply(params, batch, probe)
+      if model.loss is not None:
+        return model.loss(batch, logits, features), (logits, features)
       return jnp.mean(metrics_lib.cross_entropy(logits, batch.y)), (logits, features)
 
     probe = (None if not model.has_encoder

@@ -5,6 +5,8 @@
   to a uniform ``(train, val, test, *, seed, **options) -> (train, val, test)``.
 * :mod:`gil_jax.baselines.em`, :mod:`gil_jax.baselines.miwae` — EM (Gaussian
   conditional mean) and MIWAE imputation, registered in ``IMPUTERS``.
+* :mod:`gil_jax.baselines.gpvae` — GP-VAE (JAX) sequence imputation, registered as
+  the imputer ``"gpvae"``.
 * :mod:`gil_jax.baselines.input_space` — importance applied to the inputs instead of
   the gradients (App. G, eq. 70).
 * :mod:`gil_jax.baselines.boosting` — gradient boosting on NaN-marked features.
@@ -12,6 +14,7 @@
   with skops (loading trusts only the listed types) for external evaluation.
 """
 
-from gil_jax.baselines.imputers import IMPUTERS, impute, imputation_mse
+from gil_jax.baselines import gpvae  # noqa: F401  (registers the imputer)
+from gil_jax.baselines.imputers import IMPUTERS, imputation_mse, impute
 
-__all__ = ["IMPUTERS", "impute", "imputation_mse"]
+__all__ = ["IMPUTERS", "imputation_mse", "impute"]

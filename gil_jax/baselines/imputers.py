@@ -53,24 +53,26 @@ from gil_jax.baselines import em, miwae, persist
 from gil_jax.data import Prepared, Split
 
 Splits = tuple[Split, Split, Split]
+_SHAPES = {2: "[n, d]", 3: "[n, T, d] (sequences)"}
 
 
 # --------------------------------------------------------------------- plumbing
 
 
-def _check_splits(train: Split, val: Split, test: Split) -> None:
-  """Raises ``ValueError`` naming the first problem with the three splits."""
+def _check_splits(train: Split, val: Split, test: Split, rank: int = 2) -> None:
+  """Raises ``ValueError`` naming the first problem with the three splits
+  (tables ``[n, d]``, or sequences ``[n, T, d]`` for ``rank=3``)."""
   d = None
   for name, s in (("train", train), ("val", val), ("test", test)):
     x, m = np.asarray(s.x), np.asarray(s.m)
-    if x.ndim != 2:
-      raise ValueError(f"{name}.x must have shape [n, d], got {x.shape}")
+    if x.ndim != rank:
+      raise ValueError(f"{name}.x must have shape {_SHAPES[rank]}, got {x.shape}")
     if m.shape != x.shape:
       raise ValueError(f"{name}.m has shape {m.shape}, {name}.x {x.shape}")
     if d is None:
-      d = x.shape[1]
-    elif x.shape[1] != d:
-      raise ValueError(f"{name} has {x.shape[1]} columns, train has {d}")
+      d = x.shape[-1]
+    elif x.shape[-1] != d:
+      raise ValueError(f"{name} has {x.shape[-1]} columns, train has {d}")
     if not np.all((m == 0) | (m == 1)):
       raise ValueError(f"{name}.m must hold only 0 (missing) and 1 (observed)")
     if not np.all(np.isfinite(x[m > 0])):
@@ -151,6 +153,8 @@ def apply_imputer(fitted: FittedImputer, split: Split, part: str = "test"
   Returns:
     The split with ``x`` imputed at missing entries; ``m``, ``y`` unchanged.
   """
+  if fitted.method in NETWORK_IMPUTERS:
+    return NETWORK_IMPUTERS[fitted.method].impute(fitted.model, split)
   x = np.asarray(split.x)
   own = isinstance(fitted.model, MODELS)
   width = (fitted.model.width if own else
@@ -172,8 +176,8 @@ def apply_imputer(fitted: FittedImputer, split: Split, part: str = "test"
 
 
 def _impute_splits(fit_fn: Callable[..., FittedImputer], train: Split, val: Split,
-                   test: Split, seed: int, options: dict) -> Splits:
-  _check_splits(train, val, test)
+                   test: Split, seed: int, options: dict, rank: int = 2) -> Splits:
+  _check_splits(train, val, test, rank)
   fitted = fit_fn(train, seed=seed, **options)
   return tuple(apply_imputer(fitted, s, part)
                for s, part in zip((train, val, test), _PARTS))
@@ -604,6 +608,54 @@ FITTERS: dict[str, Callable[..., FittedImputer]] = {
 }
 
 
+class NetworkImputer(NamedTuple):
+  """An imputer defined in a module of its own (e.g. GP-VAE), registered with
+  :func:`register_imputer`.
+
+  Attributes:
+    fit: ``(train, *, seed, **options) -> model``, fitted on the training split.
+    impute: ``(model, split) -> split`` with the missing entries filled.
+    to_state, from_state: the model as plain data (dicts, arrays, numbers,
+      lists) for :mod:`persist`, and back.
+    sequences: whether it imputes sequences ``[n, T, d]`` (else tables).
+  """
+  fit: Callable[..., Any]
+  impute: Callable[[Any, Split], Split]
+  to_state: Callable[[Any], dict]
+  from_state: Callable[[dict], Any]
+  sequences: bool = False
+
+
+NETWORK_IMPUTERS: dict[str, NetworkImputer] = {}
+
+
+def _rank(method: str) -> int:
+  kind = NETWORK_IMPUTERS.get(method)
+  return 3 if kind is not None and kind.sequences else 2
+
+
+def register_imputer(name: str, imputer: NetworkImputer) -> None:
+  """Makes ``name`` an imputer of :data:`IMPUTERS` / :data:`FITTERS` (a
+  launcher transform), saved and applied like the built-in ones."""
+  if not isinstance(imputer, NetworkImputer):
+    raise TypeError(f"imputer {name!r} needs a NetworkImputer, got "
+                    f"{type(imputer).__name__}")
+  rank = 3 if imputer.sequences else 2
+
+  def fit(train: Split, *, seed: int = 0, **options) -> FittedImputer:
+    _check_splits(train, train, train, rank)
+    return FittedImputer(method=name, model=imputer.fit(train, seed=seed, **options),
+                         seed=seed)
+
+  def impute_splits(train: Split, val: Split, test: Split, *, seed: int = 0,
+                    **options) -> Splits:
+    return _impute_splits(fit, train, val, test, seed, options, rank)
+
+  NETWORK_IMPUTERS[name] = imputer
+  FITTERS[name] = fit
+  IMPUTERS[name] = impute_splits
+
+
 def impute_fitted(prepared: Prepared, method: str, *, seed: int = 0,
                   **options) -> tuple[Prepared, FittedImputer]:
   """``prepared`` with all three splits imputed by ``method``, and the imputer.
@@ -613,7 +665,7 @@ def impute_fitted(prepared: Prepared, method: str, *, seed: int = 0,
   """
   if method not in FITTERS:
     raise ValueError(f"unknown imputer {method!r}; choose from {sorted(FITTERS)}")
-  _check_splits(prepared.train, prepared.val, prepared.test)
+  _check_splits(prepared.train, prepared.val, prepared.test, _rank(method))
   fitted = FITTERS[method](prepared.train, seed=seed, **options)
   train, val, test = (apply_imputer(fitted, s, part) for s, part in
                       zip((prepared.train, prepared.val, prepared.test), _PARTS))
@@ -637,9 +689,11 @@ def to_state(fitted: FittedImputer) -> dict:
   """A fitted imputer as plain data (dicts, arrays, scikit-learn objects) that
   :mod:`gil_jax.baselines.persist` writes safely; :func:`from_state` inverts it."""
   model = fitted.model
-  if isinstance(model, MODELS):
+  if fitted.method in NETWORK_IMPUTERS:
+    model = NETWORK_IMPUTERS[fitted.method].to_state(model)
+  elif isinstance(model, MODELS):
     model = {model.kind: model.state()}
-  if isinstance(model, GainModel):   # arrays and numbers, no custom class
+  elif isinstance(model, GainModel):   # arrays and numbers, no custom class
     model = {"gain": {"generator": jax.tree.map(np.asarray, model.generator),
                       "hidden": int(model.hidden), "lo": model.lo,
                       "scale": model.scale, "d_loss": model.d_loss,
@@ -651,10 +705,12 @@ def from_state(state: dict) -> FittedImputer:
   """The :class:`FittedImputer` of :func:`to_state`'s output."""
   model = state["model"]
   own = {cls.kind: cls for cls in MODELS}
-  if isinstance(model, dict) and len(model) == 1 and next(iter(model)) in own:
+  if state["method"] in NETWORK_IMPUTERS:
+    model = NETWORK_IMPUTERS[state["method"]].from_state(model)
+  elif isinstance(model, dict) and len(model) == 1 and next(iter(model)) in own:
     kind, saved = next(iter(model.items()))
     model = own[kind].from_state(saved)
-  if isinstance(model, dict) and "gain" in model:
+  elif isinstance(model, dict) and "gain" in model:
     g = model["gain"]
     model = GainModel(generator=g["generator"], hidden=int(g["hidden"]), lo=g["lo"],
                       scale=g["scale"], d_loss=g["d_loss"], g_mse=g["g_mse"])

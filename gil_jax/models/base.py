@@ -37,6 +37,9 @@ class Model(NamedTuple):
     probe_shape: ``batch -> shape`` of the encoder probe; ``None`` when the model
       has no importance-weighted encoder (then only the plain gradient applies).
     is_sequence: whether the model reads ``[B, T, d]`` sequences with lengths.
+    loss: ``(batch, logits, features) -> scalar``, the model's own training loss
+      (e.g. BRITS adds its imputation losses); ``None``: the mean cross-entropy
+      of ``logits``.
   """
   module: Any
   init: Callable[[jax.Array, Split], Any]
@@ -47,6 +50,7 @@ class Model(NamedTuple):
   encoder_inputs: Callable[[Split, Any], jax.Array] | None
   probe_shape: Callable[[Split], tuple[int, ...]] | None
   is_sequence: bool
+  loss: Callable[[Split, jax.Array, Any], jax.Array] | None = None
 
   @property
   def has_encoder(self) -> bool:

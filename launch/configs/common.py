@@ -34,6 +34,7 @@ def base_config() -> ml_collections.ConfigDict:
       "gain": {"num_steps": 10000},
       "em": {"max_iter": 100, "max_fit_rows": 20000},
       "miwae": {"num_steps": 20000, "num_samples": 1000},
+      "gpvae": {"num_steps": 2000},    # the rest: gil_jax.baselines.gpvae defaults
   })
   c.steps_per_call = 500              # steps per host call (progress granularity)
   # How the runs of a method share one program (gil_jax.training.fit.fit_many):
