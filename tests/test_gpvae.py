@@ -5,12 +5,12 @@ saved and scored on an external set."""
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from test_launch_methods import _sequence_config, _toy_sequences, _write_csv_set
+from test_launch_methods import (_evaluate_on_internal_test_rows, _sequence_config,
+                                 _toy_sequences, _write_csv_set)
 
-from data_prep import csv_sequences
 from gil_jax import data as data_lib
 from gil_jax.baselines import gpvae, imputers
-from launch import evaluate, experiment, saved_models
+from launch import experiment, saved_models
 
 
 def _gaussian_kl(mean, cov_q, cov_p):
@@ -114,14 +114,7 @@ def test_brits_and_gpvae_run_from_the_launcher_and_score_externally(tmp_path):
   with pytest.raises(FileNotFoundError):
     saved_models.load_fitted(workdir, "brits")       # nothing fitted outside JAX
 
-  raw = csv_sequences.load_csv_pooled(train_dir)
-  _, _, test_idx = data_lib.stratified_split(
-      raw.y, config.split.val_fraction, config.split.test_fraction,
-      config.split.split_seed)
-  other = str(tmp_path / "other_csv")
-  _write_csv_set(other, raw.x[test_idx], raw.y[test_idx], raw.length[test_idx],
-                 ["test"] * len(test_idx))
-  out = evaluate.evaluate(workdir, other)
+  out = _evaluate_on_internal_test_rows(tmp_path, train_dir, config, workdir)
   assert set(out["methods"]) == {"brits", "gpvae"} and not out["skipped"]
   for method, res in out["methods"].items():
     for metric, value in res["test"].items():

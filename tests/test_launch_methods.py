@@ -58,6 +58,19 @@ def test_boosting_summary_features_on_a_hand_example():
   assert np.isnan(f[0, [1, 3, 5, 7, 11]]).all() and f[0, 9] == 0.0
 
 
+def _evaluate_on_internal_test_rows(tmp_path, train_dir, config, workdir) -> dict:
+  """``launch.evaluate`` of ``workdir`` on a CSV set of exactly the run's internal
+  test rows (so every run's external metrics must equal its internal ones)."""
+  raw = csv_sequences.load_csv_pooled(train_dir)
+  _, _, test_idx = data_lib.stratified_split(
+      raw.y, config.split.val_fraction, config.split.test_fraction,
+      config.split.split_seed)
+  other = str(tmp_path / "other_csv")
+  _write_csv_set(other, raw.x[test_idx], raw.y[test_idx], raw.length[test_idx],
+                 ["test"] * len(test_idx))
+  return evaluate.evaluate(workdir, other)
+
+
 def _write_csv_set(directory, x, y, length, split_of_row):
   """Writes rows as the authors' layout: {split}_{label}.csv, one row per step."""
   os.makedirs(directory, exist_ok=True)
@@ -125,14 +138,7 @@ def test_sequence_baselines_run_save_models_and_score_externally(tmp_path):
 
   # External validation on a set holding exactly the internal test rows: every
   # run's model, scaled with its own training statistics, gives the same metrics.
-  raw = csv_sequences.load_csv_pooled(train_dir)
-  _, _, test_idx = data_lib.stratified_split(
-      raw.y, config.split.val_fraction, config.split.test_fraction,
-      config.split.split_seed)
-  other = str(tmp_path / "other_csv")
-  _write_csv_set(other, raw.x[test_idx], raw.y[test_idx], raw.length[test_idx],
-                 ["test"] * len(test_idx))
-  out = evaluate.evaluate(workdir, other)
+  out = _evaluate_on_internal_test_rows(tmp_path, train_dir, config, workdir)
   assert set(out["methods"]) == {"gil", "carry_forward_mask", "grud", "hgb"}
   assert not out["skipped"]
   for method, res in out["methods"].items():

@@ -33,6 +33,7 @@ import numpy as np
 import scipy.linalg
 
 from gil_jax.data import Split
+from gil_jax.data.scaling import masked_moments
 
 
 class EMModel(NamedTuple):
@@ -181,14 +182,7 @@ def fit(train: Split, *, seed: int = 0, max_iter: int = 100, tol: float = 1e-6,
       keep = np.sort(np.random.default_rng([seed, 2]).choice(
           len(x), size=max_fit_rows, replace=False))
       x, m = x[keep], m[keep]
-  count = m.sum(0)
-  if (count == 0).any():
-    raise ValueError(f"EM: column(s) {np.flatnonzero(count == 0).tolist()} have no "
-                     f"observed training value, so their mean and variance are "
-                     f"unknown; drop them first (drop_all_missing_columns)")
-  center = np.where(m, x, 0.0).sum(0) / count
-  var = np.where(m, (x - center) ** 2, 0.0).sum(0) / count
-  scale = np.where(var > 0, np.sqrt(var), 1.0)
+  center, scale = masked_moments(x, m, "EM")
   z, m = _standardised(Split(x=x, m=m, y=np.zeros(len(x))), center, scale)
   patterns = list(_patterns(m))
   # Start from the mean-imputed covariance: zeros are the observed means here.

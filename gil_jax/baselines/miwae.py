@@ -37,6 +37,7 @@ import optax
 import scipy.special
 
 from gil_jax.data import Split
+from gil_jax.data.scaling import masked_moments
 
 LIKELIHOODS = ("student", "gaussian")
 _MIN_SCALE = 1e-3   # floor of the decoder's scale (unit-variance columns)
@@ -263,14 +264,7 @@ def fit(train: Split, *, seed: int = 0, num_steps: int = 20000, batch_size: int 
   if x.ndim != 2 or m.shape != x.shape or len(x) == 0:
     raise ValueError(f"MIWAE needs a non-empty [n, d] split with its mask, got x "
                      f"{x.shape}, m {m.shape}")
-  count = m.sum(0)
-  if (count == 0).any():
-    raise ValueError(f"MIWAE: column(s) {np.flatnonzero(count == 0).tolist()} have "
-                     f"no observed training value; drop them first "
-                     f"(drop_all_missing_columns)")
-  center = np.where(m, x, 0.0).sum(0) / count
-  var = np.where(m, (x - center) ** 2, 0.0).sum(0) / count
-  scale = np.where(var > 0, np.sqrt(var), 1.0)
+  center, scale = masked_moments(x, m, "MIWAE")
   center, scale = center.astype(np.float32), scale.astype(np.float32)
   z, mf = _standardised(train, center, scale)
   d = x.shape[1]

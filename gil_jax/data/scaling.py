@@ -28,6 +28,21 @@ def observed_stats(x: np.ndarray, axis) -> tuple[np.ndarray, np.ndarray]:
   return mean, std
 
 
+def masked_moments(x: np.ndarray, m: np.ndarray, who: str
+                   ) -> tuple[np.ndarray, np.ndarray]:
+  """Per column, the mean and std of the entries ``m`` marks observed (std 1
+  where it is 0); a column with no observed entry is refused, naming it (``who``:
+  the model asking)."""
+  count = m.sum(0)
+  if (count == 0).any():
+    raise ValueError(f"{who}: column(s) {np.flatnonzero(count == 0).tolist()} have "
+                     f"no observed training value, so their mean and variance are "
+                     f"unknown; drop them first (drop_all_missing_columns)")
+  center = np.where(m, x, 0.0).sum(0) / count
+  var = np.where(m, (x - center) ** 2, 0.0).sum(0) / count
+  return center, np.where(var > 0, np.sqrt(var), 1.0)
+
+
 def scaler(shift: np.ndarray, scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
   """``(shift, scale)`` as float32, or float64 where float32 cannot hold them
   (values near 1e300 standardise fine, but their statistics overflow float32)."""
