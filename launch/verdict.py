@@ -147,6 +147,8 @@ def markdown(entries: list[dict], title: str) -> str:
     verdict = holds[e["holds"]]
     if e["holds"] is None and e.get("note"):
       verdict += f": {e['note']}"
+    elif e.get("source") == "committed runs":  # a table this scale did not re-run
+      verdict += " (committed runs)"
     lines.append(f"| {e['claim']} | {e['comparison']} | {_number(e)} | {e['rule']} "
                  f"| {verdict} |")
   return "\n".join(lines) + "\n"
