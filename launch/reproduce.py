@@ -24,7 +24,9 @@ registers an importance source (``gil_jax.register_source``) and returns its nam
 and the verdict gains a row per baseline of that launch saying whether the new
 method beats it beyond noise.
 
-``--print_commands`` prints the launches of the chosen scale and exits.
+``--print_commands`` prints the launches of the chosen scale and exits;
+``--update_pages`` rewrites each results page's block of commands from the manifest
+(a test checks the blocks are current).
 """
 
 from __future__ import annotations
