@@ -321,6 +321,16 @@ _PAGE_TABLES: tuple[Table, ...] = (
     Table("physionet2012_single_split", "docs/results/physionet2012.md",
           (Launch(_P12, "p12_grud", (_as_typed('("grud",)'),)), Launch(_P12, "p12_single")),
           small_note=_NO_CLAIM),
+    # physionet2012.md, protocol (b) with BRITS and GP-VAE beside the other methods
+    Table("physionet2012_sequence_baselines", "docs/results/physionet2012.md",
+          (_P12_FIVE,
+           Launch(_P12, "p12_five_brits", (("split_seeds", SEEDS5), ("seeds", "(0,)"),
+                                           _as_typed('("brits",)'),
+                                           ("train.hidden", "(108,)"))),
+           Launch(_P12, "p12_five_gpvae", (("split_seeds", SEEDS5), ("seeds", "(0,)"),
+                                           _as_typed('("gpvae",)'),
+                                           ("imputer_options.gpvae.num_steps", "500")))),
+          small_note=_NO_CLAIM),
     # tables.md
     Table("tables_adult", "docs/results/tables.md", (_TABLES_ADULT,), small_note=_NO_CLAIM),
     *(Table(f"tables_imputers_{name}", "docs/results/tables.md",
