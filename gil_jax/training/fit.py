@@ -169,10 +169,9 @@ def stack_runs(config: TrainConfig, prepared: Prepared | Sequence[Prepared],
     put_runs = lambda t: jax.tree.map(jnp.asarray, t)
     train, val, test = jax.tree.map(jnp.asarray, (train, val, test))
   else:
-    spec = jax.sharding.PartitionSpec
-    runs_sharding = jax.sharding.NamedSharding(mesh, spec(mesh.axis_names[0]))
-    data_sharding = (runs_sharding if per_run_data
-                     else jax.sharding.NamedSharding(mesh, spec()))
+    runs_sharding = _runs_sharding(mesh)
+    data_sharding = (runs_sharding if per_run_data else jax.sharding.NamedSharding(
+        mesh, jax.sharding.PartitionSpec()))
     put_runs = lambda t: jax.device_put(t, runs_sharding)
     train, val, test = jax.device_put((train, val, test), data_sharding)
   return RunGroup(
@@ -254,9 +253,7 @@ def _programs(trainer: Trainer, data_axis: int | None, num_evals: int,
   the group, so its numbers depend only on its own config, data and seeds.  With a
   ``mesh`` each device loops over its own runs (``jax.shard_map``).
   """
-  if batching not in BATCHING:
-    raise ValueError(f"batching must be one of {BATCHING}, got {batching!r}")
-  if batching == "vmap":
+  if batching == "vmap":          # stack_runs has checked the value
     return _vmapped(trainer, data_axis, num_evals, monitor,
                     None if mesh is None else _runs_sharding(mesh))
 
